@@ -1,0 +1,150 @@
+"""JSON, the only serialization of a genotype. Format version 1:
+
+    {
+      "format": "nasfpn-genotype",
+      "version": 1,
+      "min_level": 3,
+      "max_level": 7,
+      "cells": [
+        {"level": 4, "op": "attention", "inputs": [1, 3], "is_output": false},
+        ...
+      ],
+      "name": "optional free text",
+      "hash": "optional; checked against the canonical hash when present"
+    }
+
+`cells` follow the official block specs: inputs index the pool [P_min..P_max, cell 0,
+cell 1, ...]. `load` also accepts a bare list of [level, op, [i, j], is_output] block
+specs, or {"controller_string": [...]} (the integer form), so files written by other
+tools can be read. Every problem raises GenotypeError with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from space.genotype import Cell, Genotype, GenotypeError, from_controller_string
+
+FORMAT = "nasfpn-genotype"
+VERSION = 1
+_CELL_KEYS = {"level", "op", "inputs", "is_output"}
+
+
+def to_dict(genotype: Genotype, name: str | None = None) -> dict[str, Any]:
+    """A JSON-ready dict in format version 1."""
+    d: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "min_level": genotype.min_level,
+        "max_level": genotype.max_level,
+        "cells": [
+            {"level": c.level, "op": c.op, "inputs": list(c.inputs), "is_output": c.is_output}
+            for c in genotype.cells
+        ],
+        "hash": genotype.hash(),
+    }
+    if name:
+        d["name"] = name
+    return d
+
+
+def _cell_from_dict(k: int, d: object) -> Cell:
+    if isinstance(d, (list, tuple)):
+        if len(d) != 4:
+            raise GenotypeError(f"cell {k}: expected [level, op, [i, j], is_output], got {d!r}")
+        d = dict(zip(("level", "op", "inputs", "is_output"), d))
+    if not isinstance(d, dict):
+        raise GenotypeError(f"cell {k}: expected an object, got {type(d).__name__}")
+    missing = _CELL_KEYS - set(d)
+    if missing:
+        raise GenotypeError(f"cell {k}: missing field(s) {sorted(missing)}")
+    unknown = set(d) - _CELL_KEYS
+    if unknown:
+        raise GenotypeError(f"cell {k}: unknown field(s) {sorted(unknown)}")
+    inputs = d["inputs"]
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+        raise GenotypeError(f"cell {k}: inputs={inputs!r}, expected a list of two pool indices")
+    return Cell(d["level"], d["op"], tuple(inputs), d["is_output"])
+
+
+def from_dict(d: object) -> Genotype:
+    """Parse any accepted JSON form. Raises GenotypeError."""
+    if isinstance(d, list):
+        return Genotype(tuple(_cell_from_dict(k, c) for k, c in enumerate(d)))
+    if not isinstance(d, dict):
+        raise GenotypeError(f"expected a JSON object or list, got {type(d).__name__}")
+    min_level, max_level = d.get("min_level", 3), d.get("max_level", 7)
+    if "controller_string" in d:
+        return from_controller_string(d["controller_string"], min_level, max_level)
+    if d.get("format", FORMAT) != FORMAT:
+        raise GenotypeError(f"format is {d.get('format')!r}, expected {FORMAT!r}")
+    version = d.get("version", VERSION)
+    if version != VERSION:
+        raise GenotypeError(f"format version {version!r} is not supported (this reader knows {VERSION})")
+    if "cells" not in d:
+        raise GenotypeError("missing field 'cells'")
+    if not isinstance(d["cells"], list):
+        raise GenotypeError(f"'cells' must be a list, got {type(d['cells']).__name__}")
+    cells = tuple(_cell_from_dict(k, c) for k, c in enumerate(d["cells"]))
+    genotype = Genotype(cells, min_level, max_level)
+    stored = d.get("hash")
+    if stored is not None and stored != genotype.hash():
+        raise GenotypeError(
+            f"stored hash {stored!r} does not match the cells (canonical hash {genotype.hash()!r});"
+            " the file was edited: remove the 'hash' field to accept the cells as they are"
+        )
+    return genotype
+
+
+def dumps(genotype: Genotype, name: str | None = None) -> str:
+    return json.dumps(to_dict(genotype, name), indent=2) + "\n"
+
+
+def loads(text: str) -> Genotype:
+    """Parse JSON text. Raises GenotypeError (malformed JSON included)."""
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GenotypeError(f"malformed JSON: {e}") from None
+    return from_dict(d)
+
+
+def load(path: str | os.PathLike[str]) -> Genotype:
+    """Read a genotype file. Raises GenotypeError naming the file on any problem."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise GenotypeError(f"{p}: no such genotype file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise GenotypeError(f"{p}: cannot read genotype file ({e})") from None
+    try:
+        return loads(text)
+    except GenotypeError as e:
+        raise GenotypeError(f"{p}: {e}") from None
+    except RecursionError:
+        raise GenotypeError(f"{p}: JSON nested too deeply") from None
+
+
+def save(genotype: Genotype, path: str | os.PathLike[str], name: str | None = None) -> Path:
+    """Write atomically (temp file + os.replace), so a crash never leaves half a file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(dumps(genotype, name))
+    os.replace(tmp, p)
+    return p
+
+
+def builtin_path(name: str) -> Path:
+    """Path of a shipped genotype: 'nasfpn_paper' or 'fpn'."""
+    return Path(__file__).parent / "genotypes" / f"{name}.json"
+
+
+def load_builtin(name: str) -> Genotype:
+    return load(builtin_path(name))
