@@ -12,8 +12,8 @@ with both inputs at the same level, the lower pool index plays the coarse input.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 OPS: tuple[str, ...] = ("sum", "attention")
 # Level order used by the integer controller-string form of the earliest public code:
@@ -131,8 +131,7 @@ class Genotype:
     def _validate_cell(self, k: int, cell: Cell, pool_size: int) -> None:
         if not _is_int(cell.level) or not (self.min_level <= cell.level <= self.max_level):
             raise GenotypeError(
-                f"cell {k}: level={cell.level!r}, expected an integer in"
-                f" {self.min_level}..{self.max_level}"
+                f"cell {k}: level={cell.level!r}, expected an integer in {self.min_level}..{self.max_level}"
             )
         if cell.op not in OPS:
             raise GenotypeError(f"cell {k}: op={cell.op!r}, expected one of {list(OPS)}")
@@ -151,9 +150,7 @@ class Genotype:
             raise GenotypeError(f"cell {k}: inputs={list(inputs)}, expected two different entries")
 
 
-def make_genotype(
-    cells: Iterable[Sequence[object]], min_level: int = 3, max_level: int = 7
-) -> Genotype:
+def make_genotype(cells: Iterable[Sequence[object]], min_level: int = 3, max_level: int = 7) -> Genotype:
     """Build from (level, op, (i, j), is_output) tuples, the official block-spec form."""
     out = []
     for k, spec in enumerate(cells):

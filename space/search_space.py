@@ -169,7 +169,7 @@ class SearchSpace:
     def sample(self, rng: random.Random) -> Genotype:
         """A uniform sample over the space with sorted pairs (pairs drawn without replacement)."""
         actions: list[int] = []
-        for step in range(self.num_steps):
+        for _ in range(self.num_steps):
             valid = [c for c, ok in enumerate(self.mask(actions)) if ok]
             actions.append(rng.choice(valid))
         return self.decode(actions).canonical()

@@ -42,8 +42,7 @@ def to_dict(genotype: Genotype, name: str | None = None) -> dict[str, Any]:
         "min_level": genotype.min_level,
         "max_level": genotype.max_level,
         "cells": [
-            {"level": c.level, "op": c.op, "inputs": list(c.inputs), "is_output": c.is_output}
-            for c in genotype.cells
+            {"level": c.level, "op": c.op, "inputs": list(c.inputs), "is_output": c.is_output} for c in genotype.cells
         ],
         "hash": genotype.hash(),
     }
