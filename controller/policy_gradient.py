@@ -1,0 +1,141 @@
+"""What PPO and REINFORCE share: the LSTM policy, Adam, the moving-average baseline,
+the buffer of told samples and the update schedule.
+
+Every told reward gets advantage = reward - baseline, with the baseline an exponential
+moving average of the rewards told before it (initialised to the first reward); after
+`batch_size` tells the buffer is consumed by one update (`_update`, the subclass's loss)
+and the policy version increases. Samples keep the log-probabilities of the version that
+drew them, so rewards that arrive late or out of order are used as they come.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import torch
+
+from controller.policy import LSTMPolicy, PolicySampler
+from controller.sample import Sample
+from controller.strategy import Strategy
+from space import SearchSpace
+
+
+class PolicyGradientStrategy(Strategy):
+    """Base of `PPO` and `Reinforce`; subclasses define `_loss`."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        lr: float,
+        batch_size: int,
+        entropy_weight: float,
+        baseline_decay: float,
+        temperature: float,
+        tanh_constant: float | None,
+        hidden_size: int,
+        num_layers: int,
+        grad_clip: float | None,
+        failure_reward: float,
+        seed: int,
+    ) -> None:
+        super().__init__(space, failure_reward=failure_reward, seed=seed)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0.0 <= baseline_decay < 1.0:
+            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
+        self.options.update(
+            lr=float(lr),
+            batch_size=int(batch_size),
+            entropy_weight=float(entropy_weight),
+            baseline_decay=float(baseline_decay),
+            temperature=float(temperature),
+            tanh_constant=None if tanh_constant is None else float(tanh_constant),
+            hidden_size=int(hidden_size),
+            num_layers=int(num_layers),
+            grad_clip=None if grad_clip is None else float(grad_clip),
+        )
+        self.policy = LSTMPolicy(space, hidden_size, num_layers, temperature, tanh_constant, seed=seed)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=lr)
+        self.batch_size = int(batch_size)
+        self.entropy_weight = float(entropy_weight)
+        self.baseline_decay = float(baseline_decay)
+        self.grad_clip = grad_clip
+        self.baseline: float | None = None
+        self.policy_version = 0
+        self._buffer: list[dict[str, Any]] = []  # {"sample": Sample.to_dict(), "reward", "advantage"}
+        self._sampler: PolicySampler = self.policy.sampler()
+        self._last: dict[str, float | None] = {"loss": None, "entropy": None, "update_seconds": None}
+
+    # -- ask / tell ----------------------------------------------------------------------
+    def _propose(self) -> tuple[list[int], list[float], int, int | None]:
+        actions, log_probs = self._sampler.sample(self.rng)
+        return actions, log_probs, self.policy_version, None
+
+    def _learn(self, sample: Sample, reward: float) -> None:
+        if self.baseline is None:
+            self.baseline = reward
+        advantage = reward - self.baseline
+        self.baseline = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * reward
+        self._buffer.append({"sample": sample.to_dict(), "reward": reward, "advantage": advantage})
+        if len(self._buffer) >= self.batch_size:
+            self._run_update()
+
+    def _run_update(self) -> None:
+        start = time.perf_counter()
+        batch, self._buffer = self._buffer, []
+        actions = torch.tensor([b["sample"]["actions"] for b in batch])  # (B, T)
+        old_log_probs = torch.tensor([b["sample"]["log_probs"] for b in batch])  # (B, T)
+        advantages = torch.tensor([b["advantage"] for b in batch])  # (B,)
+        masks = self.policy.masks(actions.tolist())  # (T, B, C)
+        loss, entropy = self._update(actions, masks, old_log_probs, advantages)
+        self.policy_version += 1
+        self._sampler = self.policy.sampler()
+        self._last = {"loss": loss, "entropy": entropy, "update_seconds": time.perf_counter() - start}
+
+    def _step(self, loss: torch.Tensor) -> None:
+        """One optimizer step on `loss`, with gradient-norm clipping."""
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
+        self.optimizer.step()
+
+    def _update(
+        self, actions: torch.Tensor, masks: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor
+    ) -> tuple[float, float]:
+        """Train on one batch; return (last loss, mean sequence entropy before the update)."""
+        raise NotImplementedError
+
+    # -- stats and state -----------------------------------------------------------------
+    def _extra_stats(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.policy_version,
+            "baseline": self.baseline,
+            "buffered": len(self._buffer),
+            "last_loss": self._last["loss"],
+            "entropy": self._last["entropy"],
+            "update_seconds": self._last["update_seconds"],
+        }
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            # deep copies: the live tensors keep changing after the state is taken
+            "policy": copy.deepcopy(self.policy.state_dict()),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "baseline": self.baseline,
+            "policy_version": self.policy_version,
+            "buffer": [dict(b) for b in self._buffer],
+            "last": dict(self._last),
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.baseline = state["baseline"]
+        self.policy_version = int(state["policy_version"])
+        self._buffer = [dict(b) for b in state["buffer"]]
+        self._last = dict(state["last"])
+        self._sampler = self.policy.sampler()

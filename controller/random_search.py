@@ -1,0 +1,28 @@
+"""Random search: independent uniform samples over the architectures of the space.
+
+Uniformity is `SearchSpace.sample`'s: every decision is drawn uniformly among its valid
+choices, so an input pair is two pool entries without replacement, ordered uniformly,
+then sorted; each unordered pair {i, j} comes out with probability 2 / (n (n - 1)),
+uniform over sorted pairs. The sample's actions are the sorted (canonical) ones.
+"""
+
+from __future__ import annotations
+
+from controller.sample import Sample
+from controller.strategy import Strategy
+from space import SearchSpace
+
+
+class RandomSearch(Strategy):
+    """Uniform sampling; rewards are only counted."""
+
+    name = "random"
+
+    def __init__(self, space: SearchSpace, *, failure_reward: float = 0.0, seed: int = 0) -> None:
+        super().__init__(space, failure_reward=failure_reward, seed=seed)
+
+    def _propose(self) -> tuple[list[int], list[float], int, int | None]:
+        return self.space.encode(self.space.sample(self.rng)), [], 0, None
+
+    def _learn(self, sample: Sample, reward: float) -> None:
+        pass

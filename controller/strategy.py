@@ -1,0 +1,188 @@
+"""The ask/tell protocol shared by every search strategy, with its bookkeeping.
+
+A strategy sees decisions and rewards only. `ask` hands out a `Sample`; `tell` returns
+its reward in any order and at any time (asynchronous workers finish out of order, a
+sample may come back several policy updates later). Everything mutable lives in
+`state_dict()`, which holds plain data and tensors only, so it survives
+`torch.save` / `torch.load(weights_only=True)` and a restored strategy continues exactly
+as the original would have.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from controller.sample import Sample
+from space import SearchSpace
+
+STATE_FORMAT = "nasfpn-controller"
+STATE_VERSION = 1
+# Options that may differ between the strategy that saved a state and the one loading it.
+_FREE_OPTIONS = ("seed",)
+
+
+def rng_state(rng: random.Random) -> dict[str, Any]:
+    """A random.Random state as plain data."""
+    version, internal, gauss = rng.getstate()
+    return {"version": version, "internal": list(internal), "gauss": gauss}
+
+
+def set_rng_state(rng: random.Random, state: dict[str, Any]) -> None:
+    """Inverse of `rng_state`."""
+    rng.setstate((state["version"], tuple(int(x) for x in state["internal"]), state["gauss"]))
+
+
+def space_signature(space: SearchSpace) -> list[list[Any]]:
+    """The decision sequence of a space, to check that a state belongs to it."""
+    return [[d.cell, d.kind, d.num_choices] for d in space.decisions] + [
+        [space.min_level, space.max_level, list(space.intermediate_levels), list(space.ops)]
+    ]
+
+
+class Strategy:
+    """Base class: ids, outstanding samples, failure rewards, counters, state.
+
+    Subclasses implement `_propose` (choose actions), `_learn` (use one reward) and, if
+    they hold more state, `_extra_state` / `_load_extra_state` / `_extra_stats`.
+    """
+
+    name = "strategy"
+
+    def __init__(self, space: SearchSpace, *, failure_reward: float = 0.0, seed: int = 0) -> None:
+        self.space = space
+        self.failure_reward = float(failure_reward)
+        self.options: dict[str, Any] = {"failure_reward": self.failure_reward, "seed": int(seed)}
+        self.rng = random.Random(seed)
+        self._next_id = 0
+        self._pending: dict[int, Sample] = {}
+        self._num_told = 0
+        self._num_failed = 0
+        self._best_reward: float | None = None
+
+    # -- the protocol ------------------------------------------------------------------
+    def ask(self) -> Sample:
+        """Propose the next architecture. It stays outstanding until told."""
+        actions, log_probs, version, parent = self._propose()
+        sample = Sample(
+            id=self._next_id,
+            genotype=self.space.decode(actions),
+            actions=tuple(actions),
+            log_probs=tuple(log_probs),
+            version=version,
+            parent=parent,
+        )
+        self._next_id += 1
+        self._pending[sample.id] = sample
+        return sample
+
+    def tell(self, sample: Sample, reward: float | None, failed: bool = False) -> None:
+        """Return the reward of an outstanding sample.
+
+        `reward=None` or `failed=True` records a failed trial with `failure_reward`.
+
+        Raises:
+            ValueError: the sample was never asked from this strategy, was already told,
+                or the reward is not a finite number.
+        """
+        stored = self._pending.get(sample.id)
+        if stored is None:
+            if 0 <= sample.id < self._next_id:
+                raise ValueError(f"sample {sample.id} was already told")
+            raise ValueError(f"sample {sample.id} is unknown: it was never asked from this strategy")
+        if stored.actions != tuple(sample.actions):
+            raise ValueError(f"sample {sample.id} does not match the sample this strategy handed out with that id")
+        if failed or reward is None:
+            value = self.failure_reward
+            self._num_failed += 1
+        else:
+            value = float(reward)
+            if not math.isfinite(value):
+                raise ValueError(f"reward {reward!r} for sample {sample.id} is not finite; tell failed=True instead")
+        del self._pending[sample.id]
+        self._num_told += 1
+        if self._best_reward is None or value > self._best_reward:
+            self._best_reward = value
+        self._learn(stored, value)
+
+    @property
+    def pending(self) -> tuple[Sample, ...]:
+        """Samples asked but not yet told, oldest first."""
+        return tuple(self._pending.values())
+
+    def stats(self) -> dict[str, Any]:
+        """Numbers for logging: counters, best reward, plus the strategy's own."""
+        out: dict[str, Any] = {
+            "num_asked": self._next_id,
+            "num_told": self._num_told,
+            "num_failed": self._num_failed,
+            "num_pending": len(self._pending),
+            "best_reward": self._best_reward,
+        }
+        out.update(self._extra_stats())
+        return out
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything mutable, as plain data and tensors (safe for weights_only loading)."""
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "strategy": self.name,
+            "options": dict(self.options),
+            "space": space_signature(self.space),
+            "rng": rng_state(self.rng),
+            "next_id": self._next_id,
+            "num_told": self._num_told,
+            "num_failed": self._num_failed,
+            "best_reward": self._best_reward,
+            "pending": [s.to_dict() for s in self._pending.values()],
+            **self._extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()` output.
+
+        Raises:
+            ValueError: the state is of another format, strategy or space, or was saved with
+                different options (all but `seed` must match).
+        """
+        if state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
+            raise ValueError(f"not a controller state of format {STATE_FORMAT} version {STATE_VERSION}")
+        if state["strategy"] != self.name:
+            raise ValueError(f"state is of strategy {state['strategy']!r}, this one is {self.name!r}")
+        if state["space"] != space_signature(self.space):
+            raise ValueError("state was saved for a different search space")
+        differ = sorted(
+            k
+            for k in set(state["options"]) | set(self.options)
+            if k not in _FREE_OPTIONS and state["options"].get(k) != self.options.get(k)
+        )
+        if differ:
+            raise ValueError(f"state was saved with different options: {differ}")
+        set_rng_state(self.rng, state["rng"])
+        self._next_id = int(state["next_id"])
+        self._num_told = int(state["num_told"])
+        self._num_failed = int(state["num_failed"])
+        self._best_reward = state["best_reward"]
+        pending = [Sample.from_dict(d, self.space) for d in state["pending"]]
+        self._pending = {s.id: s for s in pending}
+        self._load_extra_state(state)
+
+    # -- for subclasses ------------------------------------------------------------------
+    def _propose(self) -> tuple[list[int], list[float], int, int | None]:
+        """(actions, per-action log-probabilities, policy version, parent id)."""
+        raise NotImplementedError
+
+    def _learn(self, sample: Sample, reward: float) -> None:
+        raise NotImplementedError
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def _extra_stats(self) -> dict[str, Any]:
+        return {}
