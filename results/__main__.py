@@ -1,0 +1,113 @@
+"""Command line for looking at a search's trial record.
+
+    python -m results top RUN [--k 10]
+    python -m results export RUN --out best.json [--rank N]
+    python -m results plot RUN [RUN ...] [--out progress.png] [--window 50]
+    python -m results report RUN [--out DIR] [--k 10]
+
+RUN is a run directory holding trials.sqlite, or the .sqlite file itself. A failure the
+user can fix (missing run, damaged record, empty run, rank out of range, bad argument)
+prints one line on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from results.errors import ResultsError
+from results.export import export_genotype
+from results.plots import plot_progress
+from results.ranking import TABLE_HEADER, rank_architectures, table_row
+from results.report import write_report
+from results.run import load_run, load_runs, record_path
+from space import GenotypeError
+
+EXIT_USAGE = 2
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints usage + error on two lines; keep every failure to one line.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else -1
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m results", description="Look at the trial record of a NAS-FPN search.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run_help = "run directory holding trials.sqlite, or the .sqlite file"
+    top = sub.add_parser("top", help="table of the best architectures")
+    top.add_argument("run", help=run_help)
+    top.add_argument("--k", type=_positive, default=10, help="how many (default 10)")
+    exp = sub.add_parser("export", help="write the genotype of a ranked architecture as JSON")
+    exp.add_argument("run", help=run_help)
+    exp.add_argument("--out", required=True, help="genotype JSON file to write")
+    exp.add_argument("--rank", type=_positive, default=1, help="1 = best (default)")
+    plot = sub.add_parser("plot", help="progress figure of one or several runs")
+    plot.add_argument("runs", nargs="+", metavar="run", help=run_help)
+    plot.add_argument("--out", default="progress.png", help=f"figure file {PLOT_FORMATS} (default progress.png)")
+    plot.add_argument("--window", type=_positive, default=50, help="moving-average window (default 50)")
+    rep = sub.add_parser("report", help="Markdown report with figures and top architectures")
+    rep.add_argument("run", help=run_help)
+    rep.add_argument("--out", default=None, help="output directory (default RUN_DIR/report)")
+    rep.add_argument("--k", type=_positive, default=10, help="architectures in the table (default 10)")
+    return p
+
+
+def _top(args: argparse.Namespace) -> None:
+    loaded = load_run(args.run)
+    ranked = rank_architectures(loaded.records, args.k)
+    if not ranked:
+        raise ResultsError(
+            f"{loaded.path}: no successful ('ok') trial among {len(loaded.records)}; see the error column"
+        )
+    rows = [TABLE_HEADER] + [table_row(a) for a in ranked]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(TABLE_HEADER))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+
+
+def _plot(args: argparse.Namespace) -> None:
+    if not args.out.lower().endswith(PLOT_FORMATS):
+        raise ResultsError(f"--out {args.out}: unsupported figure format; end the name with one of {PLOT_FORMATS}")
+    print(plot_progress(load_runs(args.runs), args.out, window=args.window))
+
+
+def _report(args: argparse.Namespace) -> None:
+    out = args.out or record_path(args.run).parent / "report"
+    print(write_report(args.run, out, k=args.k))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0, or 2 for a failure the user can fix)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "top":
+            _top(args)
+        elif args.command == "export":
+            print(export_genotype(args.run, args.out, rank=args.rank))
+        elif args.command == "plot":
+            _plot(args)
+        else:
+            _report(args)
+    except (ResultsError, GenotypeError) as e:
+        print(f"python -m results {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:  # e.g. --out in a directory that cannot be written
+        print(f"python -m results {args.command}: error: {e}; check the output path", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Search progress figures drawn from trial records alone (matplotlib, Agg, no pyplot state).
+
+One figure, three panels, one colour per run (e.g. PPO vs random vs evolution):
+  reward per step with its moving average; best reward so far; unique architectures
+  vs steps (the paper's Figure 5, right). Rewards come from 'ok' and 'cached' records
+  (a cache hit is a reward the controller received); failed trials have none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from results.record import TrialRecord
+from results.run import Run
+
+
+def reward_series(records: Sequence[TrialRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, rewards) of the records with a reward, in step order (ties: insertion order)."""
+    pairs = sorted(
+        ((r.step, seq, r.reward) for seq, r in enumerate(records) if r.reward is not None), key=lambda p: p[:2]
+    )
+    return np.array([p[0] for p in pairs], dtype=float), np.array([p[2] for p in pairs], dtype=float)
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over the last `window` values (fewer at the start). Shape (N,) -> (N,)."""
+    if window < 1:
+        raise ValueError(f"window={window}: expected >= 1")
+    csum = np.concatenate([[0.0], np.cumsum(values, dtype=float)])
+    n = np.arange(1, len(values) + 1)
+    start = np.maximum(n - window, 0)
+    return (csum[n] - csum[start]) / (n - start)
+
+
+def unique_series(records: Sequence[TrialRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, number of distinct hashes sampled up to that step), all statuses, step order."""
+    ordered = sorted(enumerate(records), key=lambda sr: (sr[1].step, sr[0]))
+    seen: set[str] = set()
+    counts = []
+    for _, r in ordered:
+        seen.add(r.genotype_hash)
+        counts.append(len(seen))
+    return np.array([r.step for _, r in ordered], dtype=float), np.array(counts, dtype=float)
+
+
+def plot_progress(runs: Sequence[Run], path: str | os.PathLike[str], window: int = 50) -> Path:
+    """Draw the three progress panels for `runs` into `path` (format from its suffix).
+
+    The file is written to a temporary name and moved into place, never half-written.
+
+    Raises:
+        ValueError: no runs, or window < 1.
+    """
+    if not runs:
+        raise ValueError("plot_progress needs at least one run")
+    fig = Figure(figsize=(15, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_reward, ax_best, ax_unique = fig.subplots(1, 3)
+    for i, run in enumerate(runs):
+        color = f"C{i % 10}"
+        steps, rewards = reward_series(run.records)
+        if len(rewards):
+            ax_reward.scatter(steps, rewards, s=6, alpha=0.25, color=color, linewidths=0)
+            ax_reward.plot(steps, moving_average(rewards, window), color=color, label=run.label)
+            ax_best.plot(steps, np.maximum.accumulate(rewards), color=color, label=run.label, drawstyle="steps-post")
+        steps, unique = unique_series(run.records)
+        ax_unique.plot(steps, unique, color=color, label=run.label)
+    ax_reward.set(title=f"Reward per step (line: moving average of {window})", xlabel="step", ylabel="reward")
+    ax_best.set(title="Best reward so far", xlabel="step", ylabel="reward")
+    ax_unique.set(title="Unique architectures sampled", xlabel="step", ylabel="unique architectures")
+    for ax in (ax_reward, ax_best, ax_unique):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    return _save(fig, Path(path))
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
+    os.replace(tmp, path)
+    return path
