@@ -27,6 +27,7 @@ what to do. A store is used from one process that writes; any number may read
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -40,6 +41,7 @@ from space import GenotypeError, loads
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4E465054  # "NFPT": NAS-FPN trials
 _SECRET_KEY = re.compile(r"api[_-]?key|token|passw|secret|credential", re.IGNORECASE)
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 _RECOVER_HINT = "keep a copy, then recover what is readable with `sqlite3 FILE .recover | sqlite3 NEW.sqlite` or start a new run directory"
 
 _SCHEMA = f"""
@@ -116,7 +118,12 @@ class TrialStore:
             ) from None
         try:
             self._open()
-        except sqlite3.DatabaseError as e:
+        except sqlite3.OperationalError as e:  # locked, unreadable, read-only directory, ...
+            self._conn.close()
+            raise RecordError(
+                f"{self.path}: cannot use trial record ({e}); check its permissions and who holds it"
+            ) from None
+        except sqlite3.DatabaseError as e:  # corrupt or not a database
             self._conn.close()
             raise RecordError(f"{self.path}: damaged trial record ({e}); {_RECOVER_HINT}") from None
         except RecordError:
@@ -126,6 +133,7 @@ class TrialStore:
     # -- opening -------------------------------------------------------------------
     def _open(self) -> None:
         c = self._conn
+        self._check_header()
         c.execute("PRAGMA busy_timeout = 30000")
         if not self.readonly:
             mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -136,7 +144,6 @@ class TrialStore:
             c.execute("PRAGMA synchronous = FULL")
         c.execute("BEGIN")  # one read snapshot for all checks
         try:
-            self._check_pages()
             app_id = c.execute("PRAGMA application_id").fetchone()[0]
             fresh = app_id == 0 and c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
             if not fresh:
@@ -148,10 +155,21 @@ class TrialStore:
         if fresh:
             c.executescript(f"BEGIN IMMEDIATE; {_SCHEMA}; COMMIT;")  # all of the schema or none
 
-    def _check_pages(self) -> None:
-        # SQLite writes whole pages only: a partial page is a torn or garbage tail.
-        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-        size = self.path.stat().st_size
+    def _check_header(self) -> None:
+        # Read the 100-byte SQLite header ourselves: SQLite reports a text file only on the
+        # first query, and a partial page (SQLite writes whole pages) is a torn or garbage tail.
+        with open(self.path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+        if not header:
+            return  # a new, empty file
+        if len(header) < 100 or header[:16] != _SQLITE_MAGIC:
+            raise RecordError(
+                f"{self.path}: not a trial record (no SQLite header: another kind of file, or damaged);"
+                " check the run path"
+            )
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
         if size % page_size:
             raise RecordError(
                 f"{self.path}: damaged trial record (size {size} is not a whole number of {page_size}-byte pages:"
