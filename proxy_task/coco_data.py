@@ -1,0 +1,147 @@
+"""COCO-layout annotations -> per-image records, the paper's proxy split, robust image reading.
+
+Layout: `<root>/annotations/instances_<split>.json` and `<root>/<split>/<file_name>`.
+
+* Category ids (COCO's are 1..90 with gaps) map to contiguous labels 0..K-1 in id order.
+* Crowd annotations (`iscrowd=1`) are kept apart: training ignores them; evaluation uses the
+  original annotations, so COCO's own crowd matching applies.
+* Images without annotations are kept (they teach the background).
+* Boxes are xywh in JSON, xyxy in records; boxes of zero width or height are dropped.
+
+Proxy split (SPEC.md section 4): the reward is measured on `holdout` images of train2017,
+never val2017. They are the first `holdout` ids of the sorted train image ids permuted by
+numpy's PCG64 generator seeded with `split_seed`; training uses all other images. So the
+split depends only on the id set, the count and the seed (not on file order or platform).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImageRecord:
+    """One image: where it is, its size, boxes xyxy (float32) and contiguous labels (int64)."""
+
+    image_id: int
+    path: Path
+    width: int
+    height: int
+    boxes: np.ndarray  # (n, 4) xyxy, non-crowd
+    labels: np.ndarray  # (n,) in 0..K-1
+    crowd_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+
+
+@dataclass
+class CocoSplit:
+    """An annotation file read into records plus the raw document for evaluation."""
+
+    records: list[ImageRecord]
+    category_ids: list[int]  # label k <-> category_ids[k]
+    document: dict  # the parsed instances JSON (images, annotations, categories)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.category_ids)
+
+    def subset(self, image_ids: set[int] | list[int]) -> CocoSplit:
+        """Records and ground-truth document restricted to `image_ids` (order of records kept)."""
+        keep = set(image_ids)
+        doc = dict(self.document)
+        doc["images"] = [im for im in self.document["images"] if im["id"] in keep]
+        doc["annotations"] = [a for a in self.document["annotations"] if a["image_id"] in keep]
+        return CocoSplit([r for r in self.records if r.image_id in keep], self.category_ids, doc)
+
+
+def read_coco_split(root: Path, split: str) -> CocoSplit:
+    """Parse `<root>/annotations/instances_<split>.json`.
+
+    Raises:
+        FileNotFoundError: the annotation file is missing.
+        ValueError: the file is not a COCO instances document.
+    """
+    ann_path = Path(root) / "annotations" / f"instances_{split}.json"
+    if not ann_path.exists():
+        raise FileNotFoundError(f"COCO annotations not found: {ann_path}")
+    doc = json.loads(ann_path.read_text())
+    if not all(k in doc for k in ("images", "annotations", "categories")):
+        raise ValueError(f"{ann_path}: not a COCO instances file (needs images, annotations, categories)")
+    doc.setdefault("info", {})
+    category_ids = sorted(c["id"] for c in doc["categories"])
+    label_of = {cid: k for k, cid in enumerate(category_ids)}
+    per_image: dict[int, list[dict]] = {im["id"]: [] for im in doc["images"]}
+    for a in doc["annotations"]:
+        if a["image_id"] in per_image and a["category_id"] in label_of:
+            per_image[a["image_id"]].append(a)
+    records = []
+    for im in sorted(doc["images"], key=lambda im: im["id"]):
+        boxes, labels, crowd = [], [], []
+        for a in per_image[im["id"]]:
+            x, y, w, h = a["bbox"]
+            if w <= 0 or h <= 0:
+                continue
+            (crowd if a.get("iscrowd", 0) else boxes).append([x, y, x + w, y + h])
+            if not a.get("iscrowd", 0):
+                labels.append(label_of[a["category_id"]])
+        records.append(
+            ImageRecord(
+                image_id=im["id"],
+                path=Path(root) / split / im["file_name"],
+                width=int(im["width"]),
+                height=int(im["height"]),
+                boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
+                labels=np.asarray(labels, np.int64),
+                crowd_boxes=np.asarray(crowd, np.float32).reshape(-1, 4),
+            )
+        )
+    return CocoSplit(records, category_ids, doc)
+
+
+def proxy_split(image_ids: list[int], holdout: int, seed: int) -> tuple[list[int], list[int]]:
+    """(train ids, held-out ids), both sorted. See the module docstring for the rule.
+
+    Raises:
+        ValueError: `holdout` leaves no training image.
+    """
+    ids = np.array(sorted(image_ids), dtype=np.int64)
+    if not (0 <= holdout < len(ids)):
+        raise ValueError(f"cannot hold out {holdout} of {len(ids)} images and still train")
+    order = np.random.Generator(np.random.PCG64(seed)).permutation(len(ids))
+    held = np.sort(ids[order[:holdout]])
+    train = np.sort(ids[order[holdout:]])
+    return train.tolist(), held.tolist()
+
+
+def subsample(image_ids: list[int], n: int, seed: int) -> list[int]:
+    """A deterministic subset of n ids (all if n <= 0 or n >= len)."""
+    if n <= 0 or n >= len(image_ids):
+        return list(image_ids)
+    order = np.random.Generator(np.random.PCG64(seed + 1)).permutation(len(image_ids))
+    return sorted(int(image_ids[k]) for k in order[:n])
+
+
+def read_image(record: ImageRecord) -> np.ndarray | None:
+    """RGB uint8 (H, W, 3), or None (logged) if the file is missing or corrupt.
+
+    Grayscale, palette, CMYK and alpha images are converted to RGB. EXIF orientation is
+    applied when the JSON's width/height match the rotated image (annotations were made on
+    what the annotator saw); otherwise the stored pixels are used as they are.
+    """
+    try:
+        with Image.open(record.path) as im:
+            im.load()
+            rotated = ImageOps.exif_transpose(im)
+            if rotated.size == (record.width, record.height) or im.size != (record.width, record.height):
+                im = rotated
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:
+        log.warning("skipping image %d (%s): %s", record.image_id, record.path, e)
+        return None

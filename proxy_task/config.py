@@ -1,0 +1,210 @@
+"""The proxy task as one typed dataclass, and the presets the Hydra entry points compose.
+
+`ProxyTaskConfig()` is the default `synthetic` preset: a CPU-sized proxy on the built-in
+dataset, tuned so the reward separates architectures (see docs/proxy_task.md). `coco_paper`
+is exactly the paper's proxy (SPEC.md section 4); `coco_retrain` the paper's full training
+of a found model. `tiny_config()` is a trial of a few seconds for integration tests.
+
+Config is turned into objects only at the edge: `train_and_evaluate` reads this dataclass;
+the modules it builds take plain arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+DATASETS = ("synthetic", "coco")
+BACKBONES = ("resnet10", "resnet18", "resnet50", "mobilenet_v2")
+SCHEDULES = ("step", "cosine")
+
+
+@dataclass
+class ProxyTaskConfig:
+    """Everything a trial needs besides the genotype, the seed and the device.
+
+    Defaults are the `synthetic` preset. Epoch-based fields (`epochs`, `lr_milestones`,
+    `warmup_epochs`) are in passes over the training set.
+    """
+
+    name: str = "synthetic"
+    # -- data ------------------------------------------------------------------------
+    dataset: str = "synthetic"  # "synthetic" (built-in, generated and cached) or "coco"
+    data_root: str = ""  # COCO root (annotations/, train2017/, val2017/); "" = the cache dir
+    cache_dir: str = ""  # "" = $NASFPN_CACHE or ~/.cache/nasfpn
+    eval_split: str = "proxy"  # "proxy": images held out of train2017; "val": val2017
+    holdout_images: int = 300  # size of the proxy split held out of the training images (paper: 7,392)
+    split_seed: int = 0  # the proxy split is a pure function of this seed and the image ids
+    train_subsample: int = 0  # > 0: train on this many images (deterministic subset)
+    eval_subsample: int = 0  # > 0: evaluate on this many held-out images
+    synthetic_images: int = 1500  # built-in train2017 size (proxy split included); val2017 gets holdout_images
+    synthetic_seed: int = 0
+    synthetic_image_size: int = 128
+    image_size: int = 128  # square proxy resolution; images are letterboxed to it
+    scale_jitter: tuple[float, float] = (0.8, 1.2)
+    hflip: bool = True
+    # -- model -----------------------------------------------------------------------
+    backbone: str = "resnet10"
+    backbone_width: float = 0.25  # multiplies the ResNet stage widths (64, 128, 256, 512)
+    backbone_weights: str = ""  # local file read with torch.load(weights_only=True); "" = random init
+    freeze_backbone: bool = True  # train the backbone once per dataset, freeze it, cache its features
+    backbone_pretrain_steps: int = 1500
+    backbone_pretrain_lr: float = 0.05
+    repeats: int = 3  # N of N@C
+    channels: int = 32  # C of N@C
+    separable: bool = False  # NAS-FPNLite: depthwise-separable post-op convs
+    dropblock_prob: float = 0.0
+    dropblock_size: int = 3
+    head_convs: int = 4  # torchvision RetinaNetHead uses 4 (fixed there); kept for the record
+    anchor_scale: float = 1.0  # anchor size = anchor_scale * stride (paper: 4)
+    anchor_octaves: int = 3
+    anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    focal_gamma: float = 1.5
+    focal_alpha: float = 0.25
+    anytime: bool = False  # a head after every repeat, trained with deep supervision
+    eval_exit: int = -1  # which repeat's head is evaluated (anytime); -1 = the last
+    # -- training --------------------------------------------------------------------
+    epochs: float = 10.0
+    batch_size: int = 16
+    lr: float = 0.08  # at `lr_reference_batch`, scaled linearly to `batch_size`
+    lr_reference_batch: int = 64
+    schedule: str = "cosine"  # "step" (paper) or "cosine"
+    lr_milestones: tuple[float, ...] = (8.0,)
+    lr_decay: float = 0.1
+    warmup_epochs: float = 0.5
+    warmup_factor: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    grad_clip: float = 10.0  # max global gradient norm; 0 = off
+    channels_last: bool = False
+    amp: str = "auto"  # "auto": bf16 autocast on CUDA only; "off"
+    compile: bool = False
+    num_threads: int = 1  # torch threads on CPU = the CPUs the trial was given; 0 = leave as is
+    num_workers: int = 0  # DataLoader workers (end-to-end mode)
+    # -- evaluation ------------------------------------------------------------------
+    eval_batch_size: int = 32
+    eval_every: int = 0  # > 0: also report AP to on_epoch every this many epochs
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    detections_per_img: int = 100
+    latency_images: int = 8  # images timed for eval_latency_ms
+
+    def __post_init__(self) -> None:
+        # Hydra/OmegaConf hand back lists: keep tuples so the config stays hashable.
+        for f in ("scale_jitter", "anchor_ratios", "lr_milestones"):
+            setattr(self, f, tuple(float(x) for x in getattr(self, f)))
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset={self.dataset!r}, expected one of {list(DATASETS)}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone={self.backbone!r}, expected one of {list(BACKBONES)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r}, expected one of {list(SCHEDULES)}")
+        if self.eval_split not in ("proxy", "val"):
+            raise ValueError(f"eval_split={self.eval_split!r}, expected 'proxy' or 'val'")
+        if self.image_size < 32 or self.batch_size < 1 or self.repeats < 1 or self.channels < 1:
+            raise ValueError("image_size >= 32, batch_size >= 1, repeats >= 1 and channels >= 1 are required")
+        if not (-self.repeats <= self.eval_exit < self.repeats):
+            raise ValueError(f"eval_exit={self.eval_exit} is outside the {self.repeats} repeats")
+
+    @property
+    def scaled_lr(self) -> float:
+        """The learning rate at this batch size (linear scaling rule)."""
+        return self.lr * self.batch_size / self.lr_reference_batch
+
+    def replace(self, **changes: object) -> ProxyTaskConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-able, what Ray workers receive); `ProxyTaskConfig(**d)` inverts it."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def synthetic_config() -> ProxyTaskConfig:
+    """The default CPU proxy on the built-in dataset."""
+    return ProxyTaskConfig()
+
+
+def coco_paper_config() -> ProxyTaskConfig:
+    """The paper's proxy: R-10 from scratch, 512x512, 3@256, 10 epochs, lr 0.08 at batch 64,
+    x0.1 at epoch 8, reward on 7,392 images held out of train2017."""
+    return ProxyTaskConfig(
+        name="coco_paper",
+        dataset="coco",
+        image_size=512,
+        backbone="resnet10",
+        backbone_width=1.0,
+        freeze_backbone=False,
+        repeats=3,
+        channels=256,
+        anchor_scale=4.0,
+        epochs=10.0,
+        batch_size=64,
+        lr=0.08,
+        schedule="step",
+        lr_milestones=(8.0,),
+        warmup_epochs=0.1,
+        grad_clip=10.0,
+        eval_split="proxy",
+        holdout_images=7392,
+        num_workers=8,
+        eval_batch_size=32,
+    )
+
+
+def coco_retrain_config() -> ProxyTaskConfig:
+    """Full training of a found model (paper): R-50, 640, 7@256, 50 epochs, x0.1 at 30 and 40."""
+    return coco_paper_config().replace(
+        name="coco_retrain",
+        image_size=640,
+        backbone="resnet50",
+        repeats=7,
+        channels=256,
+        epochs=50.0,
+        lr_milestones=(30.0, 40.0),
+        eval_split="val",
+        holdout_images=0,
+    )
+
+
+def tiny_config() -> ProxyTaskConfig:
+    """A whole trial in a few seconds on a CPU: for integration tests of the search."""
+    return ProxyTaskConfig(
+        name="tiny",
+        synthetic_images=48,
+        holdout_images=16,
+        synthetic_image_size=64,
+        image_size=64,
+        backbone_width=0.125,
+        backbone_pretrain_steps=20,
+        repeats=1,
+        channels=16,
+        epochs=1.0,
+        batch_size=8,
+        eval_batch_size=16,
+        latency_images=2,
+    )
+
+
+PRESETS = {
+    "synthetic": synthetic_config,
+    "coco_paper": coco_paper_config,
+    "coco_retrain": coco_retrain_config,
+    "tiny": tiny_config,
+}
+
+
+def preset(name: str) -> ProxyTaskConfig:
+    """A preset by name. Raises ValueError for an unknown name."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown proxy_task preset {name!r}, expected one of {sorted(PRESETS)}")
+    return PRESETS[name]()
+
+
+def register_configs(cs: object) -> None:
+    """Store every preset under the Hydra group `proxy_task` (names as in PRESETS)."""
+    for name, make in PRESETS.items():
+        cs.store(group="proxy_task", name=name, node=make())  # type: ignore[attr-defined]
+
+
+__all__ = ["PRESETS", "ProxyTaskConfig", "preset", "register_configs", "tiny_config"]

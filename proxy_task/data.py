@@ -1,0 +1,182 @@
+"""Train and reward data at proxy resolution, decoded once and cached for every trial.
+
+Every image is letterboxed once (longer side -> `image_size`, padded bottom/right with
+zeros) into one uint8 array (N, 3, S, S) saved as .npy next to its boxes; later trials
+memory-map it, so decoding JPEGs never sits in a trial's loop. The cache key hashes the
+annotation file, the image ids and the resolution; concurrent builders write temporary
+files and rename them into place. A process-wide dict keeps the loaded data, so a
+worker process reuses it across trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from proxy_task.coco_data import CocoSplit, proxy_split, read_coco_split, read_image, subsample
+from proxy_task.config import ProxyTaskConfig
+from proxy_task.synthetic import cache_root, synthetic_dataset
+
+log = logging.getLogger(__name__)
+_CACHE_VERSION = 1
+_PROCESS_CACHE: dict[str, ProxyData] = {}
+
+
+class DataError(ValueError):
+    """The dataset cannot be used (no readable image, missing root, ...)."""
+
+
+@dataclass
+class ImageSet:
+    """Images letterboxed to S x S with their targets in proxy pixels."""
+
+    images: np.ndarray  # (N, 3, S, S) uint8, possibly memory-mapped
+    boxes: list[torch.Tensor]  # per image (n, 4) float32 xyxy
+    labels: list[torch.Tensor]  # per image (n,) int64
+    image_ids: list[int]
+    scales: list[float]  # proxy pixels per original pixel
+    skipped: int  # unreadable images left out
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def batch(self, index: torch.Tensor | list[int]) -> tuple[torch.Tensor, list[dict]]:
+        """uint8 (B, 3, S, S) and targets [{'boxes', 'labels'}] for these positions."""
+        idx = [int(i) for i in index]
+        images = torch.from_numpy(np.stack([self.images[i] for i in idx]))
+        return images, [{"boxes": self.boxes[i], "labels": self.labels[i]} for i in idx]
+
+
+@dataclass
+class ProxyData:
+    """Everything a trial reads: train set, reward set and its COCO ground truth."""
+
+    key: str
+    train: ImageSet
+    eval: ImageSet
+    ground_truth: dict  # COCO instances dict of the reward images (crowds included)
+    category_ids: list[int]
+    image_size: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.category_ids)
+
+
+def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """(H, W, 3) uint8 -> ((3, size, size) uint8, scale): resize the longer side, pad with 0."""
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR)) if (nh, nw) != (h, w) else rgb
+    out = np.zeros((3, size, size), np.uint8)
+    out[:, :nh, :nw] = resized.transpose(2, 0, 1)
+    return out, scale
+
+
+def _cache_key(split: CocoSplit, size: int) -> str:
+    ids = [r.image_id for r in split.records]
+    first = split.records[0].path.parent if split.records else ""
+    blob = json.dumps([_CACHE_VERSION, str(first), size, len(ids), hashlib.sha1(str(ids).encode()).hexdigest()])
+    ann = json.dumps(split.document["annotations"][:50]) + str(len(split.document["annotations"]))
+    return hashlib.sha1((blob + ann).encode()).hexdigest()[:16]
+
+
+def build_image_set(split: CocoSplit, size: int, cache_dir: Path) -> ImageSet:
+    """Letterbox every image of `split` once (cached on disk), skipping unreadable ones.
+
+    Raises:
+        DataError: no image of the split could be read.
+    """
+    key = _cache_key(split, size)
+    array_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.pt"
+    if not (array_path.exists() and meta_path.exists()):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp_array = cache_dir / f".{key}.{os.getpid()}.npy"
+        array = np.lib.format.open_memmap(tmp_array, "w+", np.uint8, (len(split.records), 3, size, size))
+        kept, meta = 0, {"image_ids": [], "scales": [], "boxes": [], "labels": []}
+        for rec in split.records:
+            rgb = read_image(rec)
+            if rgb is None:
+                continue
+            array[kept], scale = letterbox(rgb, size)
+            kept += 1
+            meta["image_ids"].append(rec.image_id)
+            meta["scales"].append(scale)
+            meta["boxes"].append(torch.from_numpy(rec.boxes * scale))
+            meta["labels"].append(torch.from_numpy(rec.labels))
+        array.flush()
+        del array
+        meta["count"] = kept
+        torch.save(meta, cache_dir / f".{key}.{os.getpid()}.pt")
+        os.replace(tmp_array, array_path)
+        os.replace(cache_dir / f".{key}.{os.getpid()}.pt", meta_path)
+    meta = torch.load(meta_path, weights_only=True)
+    skipped = len(split.records) - meta["count"]
+    if skipped:
+        log.warning("%d of %d images could not be read and were skipped", skipped, len(split.records))
+    if meta["count"] == 0:
+        raise DataError(
+            f"none of the {len(split.records)} images could be read (first: {split.records[0].path})"
+            if split.records
+            else "the split has no images"
+        )
+    images = np.load(array_path, mmap_mode="r")[: meta["count"]]
+    return ImageSet(images, meta["boxes"], meta["labels"], meta["image_ids"], meta["scales"], skipped)
+
+
+def dataset_root(cfg: ProxyTaskConfig) -> Path:
+    """The COCO-layout root: the built-in dataset (generated on first use) or `data_root`."""
+    if cfg.dataset == "synthetic":
+        return synthetic_dataset(
+            cfg.synthetic_images, cfg.holdout_images, cfg.synthetic_image_size, cfg.synthetic_seed, cfg.cache_dir
+        )
+    if not cfg.data_root:
+        raise DataError("dataset=coco needs data_root (the directory holding annotations/, train2017/, val2017/)")
+    root = Path(cfg.data_root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"COCO root not found: {root}")
+    return root
+
+
+def data_key(cfg: ProxyTaskConfig) -> str:
+    """The fields that determine the data (train/eval images, resolution)."""
+    fields = ["dataset", "data_root", "eval_split", "holdout_images", "split_seed", "train_subsample"]
+    fields += ["eval_subsample", "synthetic_images", "synthetic_seed", "synthetic_image_size", "image_size"]
+    return json.dumps({f: getattr(cfg, f) for f in fields}, sort_keys=True)
+
+
+def load_proxy_data(cfg: ProxyTaskConfig) -> ProxyData:
+    """Train and reward sets of `cfg` (proxy split or val2017), cached on disk and per process.
+
+    Raises:
+        DataError, FileNotFoundError: missing or unusable data.
+    """
+    key = data_key(cfg)
+    if key in _PROCESS_CACHE:
+        return _PROCESS_CACHE[key]
+    root = dataset_root(cfg)
+    train_split = read_coco_split(root, "train2017")
+    if cfg.eval_split == "proxy":
+        train_ids, held_ids = proxy_split([r.image_id for r in train_split.records], cfg.holdout_images, cfg.split_seed)
+        eval_split = train_split.subset(held_ids)
+        train_split = train_split.subset(train_ids)
+    else:
+        eval_split = read_coco_split(root, "val2017")
+    train_split = train_split.subset(subsample([r.image_id for r in train_split.records], cfg.train_subsample, 0))
+    eval_split = eval_split.subset(subsample([r.image_id for r in eval_split.records], cfg.eval_subsample, 0))
+    tensors = cache_root(cfg.cache_dir) / "tensors"
+    train = build_image_set(train_split, cfg.image_size, tensors)
+    evaluation = build_image_set(eval_split, cfg.image_size, tensors)
+    ground_truth = eval_split.subset(evaluation.image_ids).document  # unreadable images leave the reward
+    data = ProxyData(key, train, evaluation, ground_truth, train_split.category_ids, cfg.image_size)
+    _PROCESS_CACHE[key] = data
+    return data

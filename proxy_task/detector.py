@@ -1,0 +1,220 @@
+"""RetinaNet on a genotype pyramid, assembled from torchvision's detection parts.
+
+From torchvision: `RetinaNet` (its matcher, box coder and `postprocess_detections`: score
+threshold, top-k, box decoding, clipping, batched NMS), `RetinaNetHead` with BN after every
+conv (`norm_layer`, as the paper), `AnchorGenerator`, `sigmoid_focal_loss`. Ours: the neck
+(space.pyramid.NASFPN), anytime heads, and a batched loss with the paper's focal gamma
+(torchvision's head loss fixes gamma = 2 and loops over images).
+
+Inputs are batched, normalised tensors of one size (the data pipeline letterboxes every
+image to the proxy resolution), or cached backbone features when the backbone is frozen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.detection import RetinaNet
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.retinanet import RetinaNetHead
+from torchvision.ops import box_iou, sigmoid_focal_loss
+
+from space.genotype import Genotype
+from space.pyramid import NASFPN
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def make_anchor_generator(
+    scale: float, octaves: int, ratios: Sequence[float], levels: Sequence[int] = (3, 4, 5, 6, 7)
+) -> AnchorGenerator:
+    """Anchors of size scale * 2^l * 2^(o/octaves) at every level l (paper: scale 4, 3 octaves)."""
+    sizes = tuple(tuple(scale * 2**lv * 2 ** (o / octaves) for o in range(octaves)) for lv in levels)
+    return AnchorGenerator(sizes, (tuple(ratios),) * len(sizes))
+
+
+def make_head(channels: int, num_anchors: int, num_classes: int) -> RetinaNetHead:
+    """torchvision's RetinaNet head with BatchNorm after every conv (the paper's heads)."""
+    return RetinaNetHead(channels, num_anchors, num_classes, norm_layer=nn.BatchNorm2d)
+
+
+class NASFPNRetinaNet(RetinaNet):
+    """RetinaNet whose neck is a NAS-FPN genotype pyramid, with optional anytime heads.
+
+    Args:
+        backbone: image -> [C3, C4, C5]; None when the model is fed cached features.
+        neck: the NASFPN pyramid (levels 3..7); any module [C3, C4, C5] -> [P3..P7] with one head.
+        heads: one head (plain) or one per repeat (anytime detection).
+        eval_exit: the repeat whose head detects at evaluation (-1: the last).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module | None,
+        neck: nn.Module,
+        heads: Sequence[RetinaNetHead],
+        num_classes: int,
+        anchor_generator: AnchorGenerator,
+        focal_alpha: float = 0.25,
+        focal_gamma: float = 1.5,
+        score_thresh: float = 0.05,
+        nms_thresh: float = 0.5,
+        detections_per_img: int = 100,
+        eval_exit: int = -1,
+    ):
+        super().__init__(
+            neck,
+            num_classes,
+            anchor_generator=anchor_generator,
+            head=heads[-1],
+            score_thresh=score_thresh,
+            nms_thresh=nms_thresh,
+            detections_per_img=detections_per_img,
+            image_mean=MEAN,
+            image_std=STD,
+        )
+        del self.head, self.transform  # the heads live in self.heads; inputs come normalised
+        self.backbone = backbone
+        self.neck = neck
+        self.heads = nn.ModuleList(heads)
+        if len(heads) > 1 and len(heads) != len(neck.repeats):
+            raise ValueError(f"expected 1 head or one per repeat ({len(neck.repeats)}), got {len(heads)}")
+        self.focal_alpha = focal_alpha
+        self.focal_gamma = focal_gamma
+        self.eval_exit = eval_exit
+        self._anchor_cache: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def anytime(self) -> bool:
+        return len(self.heads) > 1
+
+    # -- forward pieces -------------------------------------------------------------
+    def pyramids(self, images: torch.Tensor | None, features: list[torch.Tensor] | None) -> list[list[torch.Tensor]]:
+        """[P3..P7] for every exit that is used: all repeats (anytime training) or one."""
+        if features is None:
+            if self.backbone is None:
+                raise ValueError("this model has no backbone: pass cached features")
+            features = self.backbone(images)
+        if not self.anytime:
+            return [self.neck(features)]
+        outs = self.neck.forward_all(features)
+        return outs if self.training else [outs[self.eval_exit]]
+
+    def head_outputs(
+        self, images: torch.Tensor | None = None, features: list[torch.Tensor] | None = None
+    ) -> list[dict]:
+        """Per exit: {'cls_logits': (N, HWA, K), 'bbox_regression': (N, HWA, 4)}."""
+        pyramids = self.pyramids(images, features)
+        heads = self.heads if (self.training or not self.anytime) else [self.heads[self.eval_exit]]
+        return [head(p) for head, p in zip(heads, pyramids)]
+
+    def anchors(self, image_size: tuple[int, int], levels: list[torch.Tensor]) -> torch.Tensor:
+        """(HWA, 4) xyxy anchors for one image of `image_size`, cached per size and device."""
+        key = (image_size, tuple(tuple(x.shape[-2:]) for x in levels), levels[0].device, levels[0].dtype)
+        if key not in self._anchor_cache:
+            dummy = ImageList(levels[0].new_empty((1, 0, *image_size)), [image_size])
+            self._anchor_cache[key] = self.anchor_generator(dummy, levels)[0]
+        return self._anchor_cache[key]
+
+    # -- loss -------------------------------------------------------------------------
+    def match(self, anchors: torch.Tensor, targets: list[dict]) -> torch.Tensor:
+        """(N, HWA) index of the matched box, -1 background, -2 ignored (torchvision's Matcher)."""
+        out = []
+        for t in targets:
+            if t["boxes"].numel() == 0:
+                out.append(torch.full((anchors.shape[0],), -1, dtype=torch.int64, device=anchors.device))
+            else:
+                out.append(self.proposal_matcher(box_iou(t["boxes"], anchors)))
+        return torch.stack(out)
+
+    def loss(self, head_out: dict, anchors: torch.Tensor, targets: list[dict], matched: torch.Tensor) -> dict:
+        """Focal loss (alpha, gamma) and L1 box loss, both normalised by the batch's positives."""
+        logits, regression = head_out["cls_logits"].float(), head_out["bbox_regression"].float()
+        fg = matched >= 0
+        num_fg = max(1.0, float(fg.sum()))
+        # (N, HWA) gt label of each foreground anchor -> one-hot (N, HWA, K)
+        labels = torch.stack(
+            [t["labels"][m.clamp(min=0)] if t["labels"].numel() else m * 0 for t, m in zip(targets, matched)]
+        )
+        target = torch.zeros_like(logits)
+        target[fg] = F.one_hot(labels[fg], logits.shape[-1]).to(target.dtype)
+        valid = matched != self.proposal_matcher.BETWEEN_THRESHOLDS
+        cls = sigmoid_focal_loss(logits[valid], target[valid], self.focal_alpha, self.focal_gamma, "sum") / num_fg
+        gt_boxes = torch.cat([t["boxes"][m[f]] for t, m, f in zip(targets, matched, fg)])
+        encoded = self.box_coder.encode_single(gt_boxes, anchors.expand(len(targets), -1, -1)[fg])
+        box = F.l1_loss(regression[fg], encoded, reduction="sum") / num_fg
+        return {"classification": cls, "bbox_regression": box}
+
+    # -- forward ----------------------------------------------------------------------
+    def forward(  # type: ignore[override]
+        self,
+        images: torch.Tensor | None = None,
+        targets: list[dict] | None = None,
+        features: list[torch.Tensor] | None = None,
+        image_size: tuple[int, int] | None = None,
+    ):
+        """Training: losses (averaged over exits, deep supervision). Eval: detections per image.
+
+        images: (N, 3, H, W) normalised, or None with `features` ([C3, C4, C5]) and `image_size`.
+        Detections are in the input's pixel coordinates: {'boxes' xyxy, 'scores', 'labels'}.
+        """
+        if images is not None:
+            image_size = (images.shape[-2], images.shape[-1])
+        if image_size is None:
+            raise ValueError("image_size is required when features are passed")
+        pyramids = self.pyramids(images, features)
+        heads = self.heads if (self.training or not self.anytime) else [self.heads[self.eval_exit]]
+        outs = [head(p) for head, p in zip(heads, pyramids)]
+        anchors = self.anchors(image_size, pyramids[0])
+        if self.training:
+            if targets is None:
+                raise ValueError("targets are required in training mode")
+            matched = self.match(anchors, targets)
+            losses = [self.loss(o, anchors, targets, matched) for o in outs]
+            return {k: sum(lo[k] for lo in losses) / len(losses) for k in losses[0]}
+        return self.detect(outs[0], anchors, pyramids[0], image_size)
+
+    def detect(self, out: dict, anchors: torch.Tensor, levels: list[torch.Tensor], image_size: tuple[int, int]):
+        """torchvision's postprocess (threshold, top-k per level, decode, clip, NMS)."""
+        n = out["cls_logits"].shape[0]
+        hw = [x.shape[-2] * x.shape[-1] for x in levels]
+        per_level = [k * anchors.shape[0] // sum(hw) for k in hw]  # HW_l * A
+        split = {k: list(v.float().split(per_level, dim=1)) for k, v in out.items()}
+        split_anchors = [list(anchors.split(per_level))] * n
+        return self.postprocess_detections(split, split_anchors, [image_size] * n)
+
+
+def build_detector(
+    genotype: Genotype,
+    backbone: nn.Module | None,
+    in_channels: Sequence[int],
+    num_classes: int,
+    *,
+    channels: int,
+    repeats: int,
+    separable: bool = False,
+    dropblock_prob: float = 0.0,
+    dropblock_size: int = 3,
+    anytime: bool = False,
+    anchor_scale: float = 4.0,
+    anchor_octaves: int = 3,
+    anchor_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    init_seed: int | None = None,
+    **detector_kwargs: object,
+) -> NASFPNRetinaNet:
+    """Build the detector. With `init_seed`, the neck and the heads are initialised from
+    their own seeds, so the heads start identical for every genotype (common random numbers)."""
+    anchor_gen = make_anchor_generator(anchor_scale, anchor_octaves, anchor_ratios)
+    if init_seed is not None:
+        torch.manual_seed(init_seed * 1000 + 1)
+    neck = NASFPN(genotype, list(in_channels), channels, repeats, separable, dropblock_prob, dropblock_size)
+    if init_seed is not None:
+        torch.manual_seed(init_seed * 1000 + 2)
+    num_anchors = anchor_gen.num_anchors_per_location()[0]
+    heads = [make_head(channels, num_anchors, num_classes) for _ in range(repeats if anytime else 1)]
+    return NASFPNRetinaNet(backbone, neck, heads, num_classes, anchor_gen, **detector_kwargs)  # type: ignore[arg-type]

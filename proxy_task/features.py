@@ -1,0 +1,144 @@
+"""A backbone trained once per dataset, frozen, and its features cached (the CPU proxy's lever).
+
+Training the backbone inside every trial makes the reward mostly seed noise at a CPU budget
+(docs/proxy_task.md). As NAS-FCOS does, the proxy instead trains the backbone once per
+dataset with an architecture-neutral neck (per-level lateral conv, no cross-scale fusion,
+so no genotype is favoured), freezes it, and caches C3..C5 of every image, flipped and
+not, so a trial only trains the pyramid and the heads. The weights are cached on disk
+(keyed by everything that determines them) and the features per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from proxy_task.augment import augment_batch, make_augmentation, normalize
+from proxy_task.backbones import Backbone, build_backbone
+from proxy_task.config import ProxyTaskConfig
+from proxy_task.data import ImageSet, ProxyData, data_key
+from proxy_task.detector import NASFPNRetinaNet, make_anchor_generator, make_head
+from proxy_task.synthetic import cache_root
+
+_VERSION = 1
+_FEATURE_CACHE: dict[str, CachedFeatures] = {}
+
+
+class LateralNeck(nn.Module):
+    """[C3, C4, C5] -> [P3..P7]: 1x1 conv + BN per level, P6/P7 by stride-2 max pool, 3x3 conv + BN."""
+
+    def __init__(self, in_channels: list[int], channels: int):
+        super().__init__()
+        self.out_channels = channels
+        self.lateral = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, channels, 1), nn.BatchNorm2d(channels)) for c in in_channels
+        )
+        self.output = nn.ModuleList(
+            nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
+            for _ in range(5)
+        )
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        levels = [lat(f) for lat, f in zip(self.lateral, feats)]
+        while len(levels) < 5:
+            levels.append(nn.functional.max_pool2d(levels[-1], 2, 2, ceil_mode=True))
+        return [conv(x) for conv, x in zip(self.output, levels)]
+
+
+def backbone_key(cfg: ProxyTaskConfig) -> str:
+    fields = ["backbone", "backbone_width", "backbone_weights", "backbone_pretrain_steps", "backbone_pretrain_lr"]
+    fields += ["channels", "anchor_scale", "anchor_octaves", "anchor_ratios", "focal_gamma", "batch_size"]
+    blob = json.dumps([_VERSION, data_key(cfg), {f: getattr(cfg, f) for f in fields}], sort_keys=True, default=list)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _pretrain(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> Backbone:
+    torch.manual_seed(0)
+    backbone = build_backbone(cfg.backbone, cfg.backbone_width, cfg.backbone_weights)
+    anchors = make_anchor_generator(cfg.anchor_scale, cfg.anchor_octaves, cfg.anchor_ratios)
+    head = make_head(cfg.channels, anchors.num_anchors_per_location()[0], data.num_classes)
+    neck = LateralNeck(backbone.out_channels, cfg.channels)
+    model = NASFPNRetinaNet(backbone, neck, [head], data.num_classes, anchors, focal_gamma=cfg.focal_gamma).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.backbone_pretrain_lr, momentum=0.9, weight_decay=1e-4)
+    steps, warm = cfg.backbone_pretrain_steps, max(1, cfg.backbone_pretrain_steps // 20)
+    transform = make_augmentation(cfg.image_size, cfg.scale_jitter, cfg.hflip)
+    gen = torch.Generator().manual_seed(0)
+    order = torch.empty(0, dtype=torch.long)
+    model.train()
+    for step in range(steps):
+        if len(order) < cfg.batch_size:
+            order = torch.randperm(len(data.train), generator=gen)
+        idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
+        images, targets = augment_batch(*data.train.batch(idx), transform)
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        lr = cfg.backbone_pretrain_lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = sum(model(normalize(images.to(device)), targets).values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+    return backbone
+
+
+def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, str]:
+    """The dataset's backbone, trained on first use (cached on disk), frozen and in eval mode."""
+    key = backbone_key(cfg)
+    path = cache_root(cfg.cache_dir) / "backbones" / f"{key}.pt"
+    if path.exists():
+        backbone = build_backbone(cfg.backbone, cfg.backbone_width)
+        backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    else:
+        backbone = _pretrain(cfg, data, device).cpu()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{key}.{os.getpid()}.pt")
+        torch.save(backbone.state_dict(), tmp)
+        os.replace(tmp, path)
+    backbone.eval().requires_grad_(False)
+    return backbone.to(device), key
+
+
+@dataclass
+class CachedFeatures:
+    """C3..C5 of every train image (as is and flipped) and of every reward image."""
+
+    train: list[torch.Tensor]  # per level (N, C_l, H_l, W_l)
+    train_flipped: list[torch.Tensor]
+    train_boxes_flipped: list[torch.Tensor]
+    eval: list[torch.Tensor]
+
+
+@torch.no_grad()
+def _extract(backbone: Backbone, images: ImageSet, flip: bool, device: torch.device, batch: int) -> list[torch.Tensor]:
+    chunks: list[list[torch.Tensor]] = []
+    for start in range(0, len(images), batch):
+        x, _ = images.batch(range(start, min(start + batch, len(images))))
+        x = normalize(x.to(device))
+        chunks.append(backbone(x.flip(-1) if flip else x))
+    return [torch.cat([c[k] for c in chunks]).float() for k in range(len(chunks[0]))]
+
+
+def cached_features(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, CachedFeatures]:
+    """Frozen backbone and the features of every image, computed once per process."""
+    backbone, key = frozen_backbone(cfg, data, device)
+    cache_key = f"{key}/{device}"
+    if cache_key not in _FEATURE_CACHE:
+        size = data.image_size
+        flipped_boxes = [torch.stack([size - b[:, 2], b[:, 1], size - b[:, 0], b[:, 3]], 1) for b in data.train.boxes]
+        _FEATURE_CACHE[cache_key] = CachedFeatures(
+            train=_extract(backbone, data.train, False, device, cfg.eval_batch_size),
+            train_flipped=_extract(backbone, data.train, True, device, cfg.eval_batch_size) if cfg.hflip else [],
+            train_boxes_flipped=flipped_boxes,
+            eval=_extract(backbone, data.eval, False, device, cfg.eval_batch_size),
+        )
+    return backbone, _FEATURE_CACHE[cache_key]
+
+
+__all__ = ["CachedFeatures", "LateralNeck", "cached_features", "frozen_backbone"]

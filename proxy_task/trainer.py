@@ -1,0 +1,311 @@
+"""`train_and_evaluate`: the one function search workers and the CLI call for a trial.
+
+Two modes, chosen by `cfg.freeze_backbone`:
+* frozen (CPU proxy): the dataset's backbone is trained once and frozen; a trial trains the
+  pyramid and heads on cached C3..C5 features (flip augmentation from cached flipped
+  features; no scale jitter: features are cached at one scale);
+* end-to-end (paper proxy, retraining): backbone, pyramid and heads from images with the
+  paper's augmentation (flip, scale jitter) through a DataLoader.
+Common random numbers: `seed` fixes the head initialisation, the pyramid initialisation and
+the data order, independently of the genotype, so every architecture sees the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+import space
+from proxy_task.augment import make_augmentation, normalize
+from proxy_task.config import ProxyTaskConfig
+from proxy_task.data import ProxyData, load_proxy_data
+from proxy_task.detector import NASFPNRetinaNet, build_detector
+from proxy_task.evaluator import coco_box_ap, to_coco_detections
+from proxy_task.features import CachedFeatures, cached_features
+from proxy_task.loaders import AugmentedImages, collate
+from space.complexity import count_macs, count_params
+from space.genotype import Genotype
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the trial cannot give a reward."""
+
+    def __init__(self, step: int, value: float):
+        super().__init__(f"non-finite loss {value} at step {step}")
+        self.step = step
+        self.value = value
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> cuda if available else cpu; anything else as torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def learning_rate(cfg: ProxyTaskConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
+    """Linear warm-up from warmup_factor, then step decay at the milestones or cosine to 0."""
+    base = cfg.scaled_lr
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return base * (cfg.warmup_factor + (1 - cfg.warmup_factor) * step / warmup)
+    if cfg.schedule == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+    epoch = step / steps_per_epoch
+    return base * cfg.lr_decay ** sum(epoch >= m for m in cfg.lr_milestones)
+
+
+def _feature_batches(
+    feats: CachedFeatures, data: ProxyData, cfg: ProxyTaskConfig, gen: torch.Generator, device: torch.device
+) -> Iterator[tuple[dict, list[dict]]]:
+    """One epoch of (forward kwargs, targets) from cached features, with random flips."""
+    n = len(data.train)
+    order = torch.randperm(n, generator=gen)
+    flips = torch.rand(n, generator=gen) < 0.5 if cfg.hflip else torch.zeros(n, dtype=torch.bool)
+    for b in range(n // cfg.batch_size):
+        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        f = flips[idx].to(device).view(-1, 1, 1, 1)
+        x = [
+            torch.where(f, ff[idx.to(ff.device)], fx[idx.to(fx.device)])
+            for fx, ff in zip(feats.train, feats.train_flipped or feats.train)
+        ]
+        targets = [
+            {
+                "boxes": (feats.train_boxes_flipped[i] if flips[i] else data.train.boxes[i]).to(device),
+                "labels": data.train.labels[i].to(device),
+            }
+            for i in idx.tolist()
+        ]
+        yield {"features": x, "image_size": (data.image_size, data.image_size)}, targets
+
+
+def _image_batches(loader: DataLoader, device: torch.device, channels_last: bool) -> Iterator[tuple[dict, list[dict]]]:
+    for images, targets in loader:
+        x = normalize(images.to(device, non_blocking=True))
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        yield {"images": x}, [{k: v.to(device) for k, v in t.items()} for t in targets]
+
+
+def _autocast(device: torch.device, cfg: ProxyTaskConfig):
+    enabled = device.type == "cuda" and cfg.amp == "auto"  # bf16 on CPU is ~27x slower here
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def evaluate(
+    model: NASFPNRetinaNet,
+    data: ProxyData,
+    cfg: ProxyTaskConfig,
+    device: torch.device,
+    features: list[torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """COCO box AP of `model` on the reward images (cached features if given)."""
+    was = model.training
+    model.eval()
+    outputs = []
+    size = (data.image_size, data.image_size)
+    for start in range(0, len(data.eval), cfg.eval_batch_size):
+        stop = min(start + cfg.eval_batch_size, len(data.eval))
+        with _autocast(device, cfg):
+            if features is not None:
+                outputs += model(features=[f[start:stop] for f in features], image_size=size)
+            else:
+                images, _ = data.eval.batch(range(start, stop))
+                outputs += model(normalize(images.to(device)))
+    model.train(was)
+    dets = to_coco_detections(data.eval.image_ids, outputs, data.eval.scales, data.category_ids)
+    return coco_box_ap(data.ground_truth, dets)
+
+
+@torch.no_grad()
+def measure_latency(model: NASFPNRetinaNet, data: ProxyData, cfg: ProxyTaskConfig, device: torch.device) -> float:
+    """Milliseconds per image, batch 1, backbone + pyramid + head + postprocess."""
+    model.eval()
+    n = max(1, min(cfg.latency_images, len(data.eval)))
+    images = [normalize(data.eval.batch([k])[0].to(device)) for k in range(n)]
+    with _autocast(device, cfg):
+        model(images[0])  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for x in images:
+            model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return 1000 * (time.perf_counter() - start) / n
+
+
+def _write_outputs(out_dir: Path, model: nn.Module, genotype: Genotype, cfg: ProxyTaskConfig, metrics: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = {"model": model.state_dict(), "genotype": space.dumps(genotype), "config": cfg.to_dict(), "metrics": metrics}
+    for name, write in (
+        ("checkpoint.pt", lambda p: torch.save(ckpt, p)),
+        ("metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2))),
+    ):
+        tmp = out_dir / f".{name}.{os.getpid()}.tmp"
+        write(tmp)
+        os.replace(tmp, out_dir / name)  # never half-written
+
+
+def train_and_evaluate(
+    genotype: Genotype,
+    task: ProxyTaskConfig,
+    seed: int,
+    device: str = "auto",
+    on_epoch: Callable[[int, dict], None] | None = None,
+    out_dir: Path | str | None = None,
+    progress: bool = False,
+) -> dict:
+    """Train `genotype` on the proxy task and return its metrics (plain floats and ints).
+
+    Returns: ap, ap50, ap75, aps, apm, apl (COCO box AP on the reward images), params (whole
+    detector), pyramid_params, macs (one forward at proxy resolution), eval_latency_ms,
+    train_time_s, eval_time_s, steps, final_loss, epochs, seed.
+    `on_epoch(epoch, {'epoch', 'loss', 'lr', 'elapsed_s'[, AP keys]})` is called after every
+    epoch (AP only when `task.eval_every` divides the epoch; 0: never before the end).
+
+    Raises:
+        NonFiniteLossError: the loss became NaN/inf.
+        proxy_task.data.DataError, FileNotFoundError: unusable data.
+    """
+    start = time.perf_counter()
+    cfg = task
+    dev = resolve_device(device)
+    if cfg.num_threads > 0 and dev.type == "cpu":
+        torch.set_num_threads(cfg.num_threads)
+    data = load_proxy_data(cfg)
+    backbone, feats = cached_features(cfg, data, dev) if cfg.freeze_backbone else (None, None)
+    torch.manual_seed(seed)
+    if backbone is None:
+        from proxy_task.backbones import build_backbone
+
+        backbone = build_backbone(cfg.backbone, cfg.backbone_width, cfg.backbone_weights)
+    model = build_detector(
+        genotype,
+        None if feats is not None else backbone,
+        backbone.out_channels,
+        data.num_classes,
+        channels=cfg.channels,
+        repeats=cfg.repeats,
+        separable=cfg.separable,
+        dropblock_prob=cfg.dropblock_prob,
+        dropblock_size=cfg.dropblock_size,
+        anytime=cfg.anytime,
+        anchor_scale=cfg.anchor_scale,
+        anchor_octaves=cfg.anchor_octaves,
+        anchor_ratios=cfg.anchor_ratios,
+        init_seed=seed,
+        focal_alpha=cfg.focal_alpha,
+        focal_gamma=cfg.focal_gamma,
+        score_thresh=cfg.score_thresh,
+        nms_thresh=cfg.nms_thresh,
+        detections_per_img=cfg.detections_per_img,
+        eval_exit=cfg.eval_exit,
+    ).to(dev)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]  # BN and biases: no weight decay
+    opt = torch.optim.SGD(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.scaled_lr,
+        momentum=cfg.momentum,
+    )
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    loader = None
+    if feats is None:
+        dataset = AugmentedImages(data.train, make_augmentation(cfg.image_size, cfg.scale_jitter, cfg.hflip))
+        loader = DataLoader(
+            dataset,
+            cfg.batch_size,
+            shuffle=True,
+            generator=gen,
+            num_workers=cfg.num_workers,
+            collate_fn=collate,
+            drop_last=True,
+            pin_memory=dev.type == "cuda",
+            persistent_workers=cfg.num_workers > 0,
+        )
+    steps_per_epoch = max(1, len(data.train) // cfg.batch_size)
+    total_steps = max(1, round(cfg.epochs * steps_per_epoch))
+    n_epochs = math.ceil(total_steps / steps_per_epoch)
+    bar = tqdm(total=total_steps, disable=not progress, desc="train", unit="step", dynamic_ncols=True)
+    step, loss_value = 0, float("nan")
+    model.train()
+    for epoch in range(n_epochs):
+        batches = (
+            _feature_batches(feats, data, cfg, gen, dev)
+            if feats is not None
+            else _image_batches(loader, dev, cfg.channels_last)
+        )
+        loss_sum, loss_n = 0.0, 0
+        for kwargs, targets in batches:
+            if step >= total_steps:
+                break
+            lr = learning_rate(cfg, step, steps_per_epoch, total_steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            with _autocast(dev, cfg):
+                losses = model(targets=targets, **kwargs)
+            loss = losses["classification"] + losses["bbox_regression"]
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                bar.close()
+                raise NonFiniteLossError(step, loss_value)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            loss_sum, loss_n, step = loss_sum + loss_value, loss_n + 1, step + 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.3f}", lr=f"{lr:.4f}")
+        report = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / max(1, loss_n),
+            "lr": lr,
+            "elapsed_s": time.perf_counter() - start,
+        }
+        if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < n_epochs:
+            report.update(evaluate(model, data, cfg, dev, feats.eval if feats else None))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, report)
+    bar.close()
+    train_time = time.perf_counter() - start
+    eval_start = time.perf_counter()
+    metrics: dict = dict(evaluate(model, data, cfg, dev, feats.eval if feats else None))
+    eval_time = time.perf_counter() - eval_start
+    model.backbone = backbone.to(dev)  # the whole detector for cost, latency and the checkpoint
+    example = normalize(data.eval.batch([0])[0].to(dev))
+    metrics.update(
+        params=sum(p.numel() for p in model.parameters()),
+        pyramid_params=count_params(model.neck),
+        macs=count_macs(model, [example]),
+        eval_latency_ms=measure_latency(model, data, cfg, dev),
+        train_time_s=train_time,
+        eval_time_s=eval_time,
+        steps=step,
+        final_loss=loss_value,
+        epochs=float(cfg.epochs),
+        seed=int(seed),
+        train_images=len(data.train),
+        eval_images=len(data.eval),
+        skipped_images=data.train.skipped + data.eval.skipped,
+        device=str(dev),
+    )
+    metrics["total_time_s"] = time.perf_counter() - start
+    if out_dir is not None:
+        _write_outputs(Path(out_dir), model, genotype, cfg, metrics)
+    return metrics
