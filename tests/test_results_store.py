@@ -271,3 +271,22 @@ def test_not_a_database_or_not_ours_or_newer_schema_is_refused(tmp_path: Path) -
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     _assert_refused(newer, "schema version 99")
+
+
+def test_reader_sees_a_running_writer(tmp_path: Path) -> None:
+    path = tmp_path / "trials.sqlite"
+    with TrialStore(path) as writer:
+        writer.append(_record("t0", seed=0, step=0))
+        with TrialStore(path, readonly=True) as reader:
+            assert reader.count() == 1
+            writer.append(_record("t1", seed=1, step=1))
+            assert [r.trial_id for r in reader.records()] == ["t0", "t1"]
+
+
+def test_numpy_numbers_become_plain_values() -> None:
+    np = pytest.importorskip("numpy")
+    record = dataclasses.replace(
+        _full_record(), reward=np.float32(0.5), params=np.int64(7), metrics={"ap": np.float32(0.5), "n": np.int64(3)}
+    )
+    assert (record.reward, record.params, record.metrics) == (0.5, 7, {"ap": 0.5, "n": 3})
+    assert type(record.reward) is float and type(record.params) is int
