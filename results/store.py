@@ -42,7 +42,10 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4E465054  # "NFPT": NAS-FPN trials
 _SECRET_KEY = re.compile(r"api[_-]?key|token|passw|secret|credential", re.IGNORECASE)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_RECOVER_HINT = "keep a copy, then recover what is readable with `sqlite3 FILE .recover | sqlite3 NEW.sqlite` or start a new run directory"
+_RECOVER_HINT = (
+    "keep a copy, then recover what is readable with `sqlite3 {path} .recover | sqlite3 recovered.sqlite`"
+    " or start a new run directory"
+)
 
 _SCHEMA = f"""
 CREATE TABLE trials (
@@ -125,7 +128,9 @@ class TrialStore:
             ) from None
         except sqlite3.DatabaseError as e:  # corrupt or not a database
             self._conn.close()
-            raise RecordError(f"{self.path}: damaged trial record ({e}); {_RECOVER_HINT}") from None
+            raise RecordError(
+                f"{self.path}: damaged trial record ({e}); {_RECOVER_HINT.format(path=self.path)}"
+            ) from None
         except RecordError:
             self._conn.close()
             raise
@@ -173,7 +178,7 @@ class TrialStore:
         if size % page_size:
             raise RecordError(
                 f"{self.path}: damaged trial record (size {size} is not a whole number of {page_size}-byte pages:"
-                f" a torn or garbage tail); {_RECOVER_HINT}"
+                f" a torn or garbage tail); {_RECOVER_HINT.format(path=self.path)}"
             )
 
     def _check_integrity(self, app_id: int) -> None:
@@ -185,7 +190,9 @@ class TrialStore:
         problems = [row[0] for row in c.execute("PRAGMA integrity_check")]
         if problems != ["ok"]:
             first = problems[0].replace("\n", " ")
-            raise RecordError(f"{self.path}: damaged trial record (integrity check: {first}); {_RECOVER_HINT}")
+            raise RecordError(
+                f"{self.path}: damaged trial record (integrity check: {first}); {_RECOVER_HINT.format(path=self.path)}"
+            )
         version = c.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             raise RecordError(
@@ -259,7 +266,9 @@ class TrialStore:
         try:
             return [TrialRecord.from_row(row) for row in rows]
         except ValueError as e:
-            raise RecordError(f"{self.path}: a stored trial breaks the record rules ({e}); {_RECOVER_HINT}") from None
+            raise RecordError(
+                f"{self.path}: a stored trial breaks the record rules ({e}); {_RECOVER_HINT.format(path=self.path)}"
+            ) from None
 
     def records(self, status: str | None = None) -> list[TrialRecord]:
         """All records in insertion order, or only those with `status`."""
