@@ -1,0 +1,124 @@
+"""Structured Hydra configs of `python -m search.run`: type-checked overrides, clear errors.
+
+Groups: `controller` (ppo, reinforce, random, evolution), `proxy_task` (synthetic,
+coco_paper, coco_retrain, tiny). Controller option schemas are generated from the
+strategies' keyword arguments, so a default lives in one place (the strategy).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+import controller
+import proxy_task.config
+
+# set by the top-level config and passed to every strategy
+_SHARED_OPTIONS = ("failure_reward", "seed")
+
+
+def _optional(tp: Any) -> Any:
+    # OmegaConf understands Optional[X], not the PEP 604 spelling X | None.
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return Optional[args[0]]  # noqa: UP045
+    return tp
+
+
+def controller_schema(name: str) -> type:
+    """A dataclass of the keyword options of strategy `name`, with their defaults."""
+    cls = controller.STRATEGIES[name]
+    hints = typing.get_type_hints(cls.__init__)
+    fields: list[tuple[str, Any, Any]] = [("name", str, field(default=name))]
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _SHARED_OPTIONS:
+            fields.append((p.name, _optional(hints[p.name]), field(default=p.default)))
+    return dataclasses.make_dataclass(f"{name.capitalize()}Config", fields)
+
+
+def controller_options(node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Split a resolved controller node into (strategy name, keyword options)."""
+    options = dict(node)
+    return options.pop("name"), options
+
+
+@dataclass
+class SpaceConfig:
+    min_level: int = 3
+    max_level: int = 7
+    num_intermediate: int = 2
+    intermediate_levels: Optional[list[int]] = None  # noqa: UP045  (None: all but min_level)
+    ops: list[str] = field(default_factory=lambda: ["sum", "attention"])
+
+
+@dataclass
+class RayConfig:
+    address: Optional[str] = None  # noqa: UP045  None: start a local cluster; "auto" or HOST:PORT: join one
+    num_cpus: Optional[int] = None  # noqa: UP045  local cluster size; None: all cores
+    num_gpus: Optional[int] = None  # noqa: UP045
+
+
+@dataclass
+class ResourcesConfig:
+    cpus: float = 1.0  # per trial; torch threads = this
+    gpus: float = 0.0  # per trial, fractional allowed (e.g. 0.5: two trials per GPU)
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline (no key, no network), online, disabled
+    project: str = "nasfpn"
+    entity: Optional[str] = None  # noqa: UP045
+    top_k: int = 10  # rows of the top-architectures table
+    table_every: int = 10  # refresh the table every this many trials
+
+
+@dataclass
+class ObjectiveConfig:
+    """MnasNet-style reward AP * (cost / target) ** weight; off by default."""
+
+    enabled: bool = False
+    cost: str = "macs"  # macs | latency (eval_latency_ms)
+    target: float = 1.0e9
+    weight: float = -0.07
+
+
+@dataclass
+class SearchConfig:
+    controller: Any = MISSING
+    proxy_task: Any = MISSING
+    name: str = "default"  # run name: the run lives in storage_path/name
+    storage_path: str = "runs"  # made absolute at start; must be shared storage on a cluster
+    num_trials: int = 30  # trained architectures (cache hits do not count)
+    time_budget_s: Optional[float] = 840.0  # noqa: UP045  per driver session; None: no limit
+    trial_timeout_s: Optional[float] = None  # noqa: UP045  a trial running longer is recorded as 'timeout'
+    concurrency: int = 2  # trials at once
+    max_retries: int = 1  # retries of a crashed trial (worker lost, exception) before the failure reward
+    failure_reward: float = 0.0
+    seed: int = 0  # controller seed; the proxy trains every architecture with this seed too
+    device: str = "auto"  # auto | cpu | cuda
+    reevaluate_cached: bool = False  # train again an architecture already in the record
+    max_cache_hits: int = 500  # consecutive cache hits after which the search ends (policy converged)
+    top_k: int = 5  # rows printed at the end
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+
+
+def register_configs() -> ConfigStore:
+    """Put the schema and every group option into Hydra's ConfigStore."""
+    cs = ConfigStore.instance()
+    cs.store(name="search_schema", node=SearchConfig)
+    for name in controller.STRATEGIES:
+        cs.store(group="controller", name=name, node=controller_schema(name))
+    proxy_task.config.register_configs(cs)
+    return cs

@@ -1,0 +1,235 @@
+"""The search driver: config -> objects, resume, Ray Tune, and the end-of-search summary.
+
+`run_search(cfg)` takes the resolved config as a plain dict (the Hydra entry point and the
+tests both call it). Everything that can be checked before work starts is checked first,
+and raises SearchSetupError with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import controller
+from proxy_task import ProxyTaskConfig
+from results import RecordError, TrialStore
+from search.config import controller_options
+from search.progress import Progress
+from search.searcher import ControllerSearcher
+from search.state import load_state, reconcile
+from space import SearchSpace
+
+
+class SearchSetupError(ValueError):
+    """A configuration or environment problem found before any work starts."""
+
+
+def _check_config(cfg: dict[str, Any]) -> None:
+    checks = [
+        (cfg["num_trials"] >= 1, f"num_trials={cfg['num_trials']}: must be >= 1"),
+        (cfg["concurrency"] >= 1, f"concurrency={cfg['concurrency']}: must be >= 1"),
+        (cfg["max_retries"] >= 0, f"max_retries={cfg['max_retries']}: must be >= 0"),
+        (cfg["time_budget_s"] is None or cfg["time_budget_s"] > 0, "time_budget_s must be > 0 or null"),
+        (cfg["trial_timeout_s"] is None or cfg["trial_timeout_s"] > 0, "trial_timeout_s must be > 0 or null"),
+        (cfg["resources"]["cpus"] > 0, "resources.cpus must be > 0"),
+        (cfg["resources"]["gpus"] >= 0, "resources.gpus must be >= 0"),
+        (cfg["device"] in ("auto", "cpu", "cuda"), f"device={cfg['device']!r}: expected auto, cpu or cuda"),
+        (cfg["objective"]["cost"] in ("macs", "latency"), "objective.cost: expected macs or latency"),
+        (cfg["name"] and "/" not in cfg["name"], f"name={cfg['name']!r}: a non-empty name without '/'"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SearchSetupError(message)
+
+
+def _run_dir(cfg: dict[str, Any]) -> Path:
+    run_dir = Path(cfg["storage_path"]).expanduser().resolve() / cfg["name"]
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise SearchSetupError(
+            f"storage_path {cfg['storage_path']!r} is not writable ({e.strerror}); pass storage_path=A_WRITABLE_DIR"
+        ) from None
+    return run_dir
+
+
+def _build_strategy(cfg: dict[str, Any]) -> tuple[str, SearchSpace, controller.Strategy]:
+    s = cfg["space"]
+    try:
+        space = SearchSpace(
+            s["min_level"],
+            s["max_level"],
+            s["num_intermediate"],
+            None if s["intermediate_levels"] is None else tuple(s["intermediate_levels"]),
+            tuple(s["ops"]),
+        )
+        name, options = controller_options(cfg["controller"])
+        strategy = controller.build(name, space, **options, failure_reward=cfg["failure_reward"], seed=cfg["seed"])
+    except (ValueError, TypeError) as e:
+        raise SearchSetupError(f"bad controller or space settings: {e}") from None
+    return name, space, strategy
+
+
+def _task(cfg: dict[str, Any]) -> dict[str, Any]:
+    task = dict(cfg["proxy_task"])
+    for key in ("scale_jitter", "anchor_ratios", "lr_milestones"):
+        if isinstance(task.get(key), list):
+            task[key] = tuple(task[key])
+    try:
+        ProxyTaskConfig(**task)
+    except (TypeError, ValueError) as e:
+        raise SearchSetupError(f"bad proxy_task settings: {e}") from None
+    return task
+
+
+def _check_ray_address(address: str | None) -> None:
+    if address in (None, "auto", "local") or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError):
+        raise SearchSetupError(
+            f"ray.address={address!r} does not answer; start the head with `ray start --head --port=6379`"
+            " or leave ray.address unset for a local cluster"
+        ) from None
+
+
+def _open_record(run_dir: Path, strategy_name: str, cfg: dict[str, Any]) -> TrialStore:
+    try:
+        store = TrialStore(run_dir / "trials.sqlite")
+    except RecordError as e:
+        raise SearchSetupError(str(e)) from None
+    started_with = store.get_meta("strategy")
+    if started_with is None:
+        store.set_meta("strategy", strategy_name)
+        store.set_meta("config", cfg)
+    elif started_with != strategy_name:
+        raise SearchSetupError(
+            f"run {cfg['name']!r} was started with controller={started_with}; resume it with that"
+            " controller or choose another name=..."
+        )
+    return store
+
+
+def _prepare_data(task: dict[str, Any]) -> None:
+    """Build the dataset and the frozen backbone once, in the driver, before workers start."""
+    import torch
+
+    from proxy_task.data import load_proxy_data
+    from proxy_task.features import frozen_backbone
+
+    cfg = ProxyTaskConfig(**task)
+    print(f"preparing proxy data ({cfg.name}) ...", file=sys.stderr, flush=True)
+    data = load_proxy_data(cfg)
+    if cfg.freeze_backbone:
+        frozen_backbone(cfg, data, torch.device("cpu"))
+
+
+def run_search(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Run (or resume) the search described by `cfg`; returns a summary dict."""
+    _check_config(cfg)
+    strategy_name, _, strategy = _build_strategy(cfg)
+    task = _task(cfg)
+    _check_ray_address(cfg["ray"]["address"])
+    run_dir = _run_dir(cfg)
+    store = _open_record(run_dir, strategy_name, cfg)
+    state_path = run_dir / "controller_state.pt"
+    rerun = []
+    if state_path.exists():
+        try:
+            load_state(strategy, state_path)
+        except ValueError as e:
+            raise SearchSetupError(str(e)) from None
+        rerun = reconcile(strategy, {r.step: r for r in store.records()})
+    elif store.count():
+        raise SearchSetupError(
+            f"{run_dir}: the record has trials but no controller state; use another name=... to start afresh"
+        )
+    trained = [r for r in store.records() if not r.cache_hit]
+    remaining = cfg["num_trials"] - len(trained)
+    print(
+        f"run {run_dir}: {len(trained)}/{cfg['num_trials']} trials done"
+        + (f", {len(rerun)} to run again" if rerun else ""),
+        file=sys.stderr,
+    )
+    summary: dict[str, Any] = {"run_dir": str(run_dir)}
+    wandb_logger = None
+    if remaining > 0:
+        _prepare_data(task)
+        from search.tune_runner import run_tune
+        from search.wandb_logger import WandbLogger, configure_env
+
+        configure_env(cfg["wandb"]["mode"])
+        searcher = ControllerSearcher(
+            strategy,
+            strategy_name,
+            store,
+            state_path,
+            rerun,
+            reevaluate_cached=cfg["reevaluate_cached"],
+            max_cache_hits=cfg["max_cache_hits"],
+            objective={k: v for k, v in cfg["objective"].items() if k != "enabled"}
+            | {"objective": cfg["objective"]["enabled"]},
+        )
+        records = store.records()
+        best = max((r.reward for r in records if r.reward is not None), default=None)
+        progress = Progress(
+            cfg["num_trials"], len(trained), best, len(store.unique_hashes()), sum(r.cache_hit for r in records)
+        )
+        searcher.listeners.append(progress)
+        if cfg["wandb"]["mode"] != "disabled":
+            w = cfg["wandb"]
+            wandb_logger = WandbLogger(
+                store, run_dir, cfg["name"], cfg, w["project"], w["entity"], w["top_k"], w["table_every"]
+            )
+            searcher.listeners.append(wandb_logger)
+        start = time.monotonic()
+        try:
+            run_tune(searcher, cfg, task, run_dir, remaining)
+        finally:
+            progress.close()
+        summary["wall_s"] = time.monotonic() - start
+        summary["converged"] = searcher.converged
+    summary.update(_finish(store, run_dir, cfg, wandb_logger))
+    store.close()
+    return summary
+
+
+def _finish(store: TrialStore, run_dir: Path, cfg: dict[str, Any], wandb_logger: Any) -> dict[str, Any]:
+    from results.__main__ import main as results_cli
+    from results.export import export_genotype
+
+    out: dict[str, Any] = {}
+    records = store.records()
+    trained = [r for r in records if not r.cache_hit]
+    print(
+        f"\n{len(trained)}/{cfg['num_trials']} trials trained, {len(records) - len(trained)} cache hits,"
+        f" {len(store.unique_hashes())} unique architectures"
+    )
+    best_path = run_dir / "best_genotype.json"
+    if store.top(1):
+        results_cli(["top", str(run_dir), "--k", str(cfg["top_k"])])
+        export_genotype(run_dir, best_path)
+        out["best_genotype"] = str(best_path)
+        print(f"best genotype: {best_path}")
+    else:
+        print("no trial has finished successfully yet: nothing to export")
+    if wandb_logger is not None:
+        wandb_dir = wandb_logger.finish(best_path if best_path.exists() else None)
+        out["wandb_dir"] = wandb_dir
+        if cfg["wandb"]["mode"] == "offline":
+            print(f"W&B offline run: {wandb_dir}\n  upload with: wandb sync {wandb_dir}")
+    remaining = cfg["num_trials"] - len(trained)
+    if remaining > 0:
+        print(f"{remaining} trials left: run the same command again to continue")
+    out["trials"] = len(trained)
+    out["cache_hits"] = len(records) - len(trained)
+    return out

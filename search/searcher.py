@@ -1,0 +1,164 @@
+"""The controller strategy as a Ray Tune `Searcher`, with the reward cache and the record.
+
+suggest(trial_id): re-runs first (samples that were running when an earlier driver
+died), then asks the strategy; an architecture whose canonical hash is already in the
+record gets its stored reward back at once (a 'cached' record, told to the strategy)
+and the strategy is asked again, up to `max_cache_hits` times in a row.
+
+on_trial_complete: the trial's record is appended (committed) before the reward is told
+and the controller state saved, so no completed trial is ever lost (see state.py).
+Tune calls it by keyword; after the last retry of a crashed trial: result=None, error=True.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from controller import Sample, Strategy
+from results import TrialRecord, TrialStore
+from search.reward import reward_from_metrics
+from search.state import reward_of, save_state
+from space.serialization import to_dict
+
+Listener = Callable[[TrialRecord, dict[str, Any]], None]
+METRIC_KEYS = ("ap", "ap50", "ap75", "aps", "apm", "apl", "eval_latency_ms", "train_time_s", "epoch")
+
+
+class ControllerSearcher(Searcher):
+    """Tune searcher over a `Strategy`; the driver process owns the record and the state."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        strategy_name: str,
+        store: TrialStore,
+        state_path: Path,
+        rerun: list[Sample] | None = None,
+        *,
+        reevaluate_cached: bool = False,
+        max_cache_hits: int = 500,
+        objective: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(metric=None, mode=None)  # rewards go through our record, not Tune's metric
+        self.strategy = strategy
+        self.strategy_name = strategy_name
+        self.store = store
+        self.state_path = state_path
+        self.rerun = deque(rerun or ())
+        self.reevaluate_cached = reevaluate_cached
+        self.max_cache_hits = max_cache_hits
+        self.objective = objective or {}
+        self.running: dict[str, Sample] = {}
+        self.errors: dict[str, str] = {}  # trial id -> last error line (from a Tune callback)
+        self.listeners: list[Listener] = []
+        self.converged = False
+
+    # Tune pickles the search algorithm with the experiment; the driver-side objects
+    # (SQLite connection, listeners holding a W&B run) must not travel.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(store=None, listeners=[])
+        return state
+
+    # -- Tune protocol ---------------------------------------------------------------
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        sample = self.rerun.popleft() if self.rerun else self._ask_uncached()
+        if sample is None:
+            self.converged = True
+            return Searcher.FINISHED
+        self.running[trial_id] = sample
+        return {
+            "genotype": json.dumps(to_dict(sample.genotype), separators=(",", ":")),
+            "step": sample.id,
+            "policy_version": sample.version,
+            "hash": sample.genotype.hash(),
+        }
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        sample = self.running.pop(trial_id, None)
+        if sample is None:  # not ours (e.g. a trial of an earlier session's experiment)
+            return
+        self._finish(sample, self._record(trial_id, sample, result, error))
+
+    def save(self, checkpoint_path: str) -> None:
+        save_state(self.strategy, self.state_path)  # our own checkpoint is the one we resume from
+
+    def restore(self, checkpoint_path: str) -> None:
+        pass  # resume goes through the record and state.py, not Tune's experiment state
+
+    # -- internals ---------------------------------------------------------------------
+    def _ask_uncached(self) -> Sample | None:
+        for _ in range(self.max_cache_hits + 1):
+            sample = self.strategy.ask()
+            if self.reevaluate_cached:
+                return sample
+            hit = self.store.lookup_reward(sample.genotype.hash())
+            if hit is None:
+                save_state(self.strategy, self.state_path)
+                return sample
+            cached = TrialRecord.from_genotype(
+                sample.genotype,
+                trial_id=f"cached-{sample.id}",
+                step=sample.id,
+                policy_version=sample.version,
+                reward=hit.reward,
+                metrics={**hit.metrics, "cached_from": hit.trial_id},
+                params=hit.params,
+                macs=hit.macs,
+                status="cached",
+                cache_hit=True,
+                strategy=self.strategy_name,
+            )
+            self._finish(sample, cached)
+        return None
+
+    def _record(self, trial_id: str, sample: Sample, result: dict[str, Any] | None, error: bool) -> TrialRecord:
+        fields: dict[str, Any] = {
+            "trial_id": trial_id,
+            "step": sample.id,
+            "policy_version": sample.version,
+            "strategy": self.strategy_name,
+        }
+        result = result or {}
+        status = "failed" if error or not result.get("final") else str(result.get("status", "failed"))
+        message = self.errors.get(trial_id) or result.get("error") or None
+        if status == "failed" and not message:
+            message = "trial crashed (worker lost or exception) after all retries"
+        metrics = {k: result[k] for k in METRIC_KEYS if k in result}
+        reward = None
+        if status == "ok":
+            try:
+                reward = reward_from_metrics(metrics, **self.objective)
+            except (KeyError, ValueError, TypeError) as e:
+                status, message = "failed", f"trial reported no usable reward: {e}"
+        return TrialRecord.from_genotype(
+            sample.genotype,
+            **fields,
+            reward=reward,
+            metrics=metrics,
+            params=_int_or_none(result.get("params")),
+            macs=_int_or_none(result.get("macs")),
+            duration_s=float(result.get("duration_s", 0.0)),
+            node=str(result.get("node", "")),
+            status=status,
+            error=message,
+        )
+
+    def _finish(self, sample: Sample, record: TrialRecord) -> None:
+        self.store.append(record)  # durable first: a kill after this line loses nothing
+        reward = reward_of(record)
+        self.strategy.tell(sample, reward, failed=reward is None)
+        save_state(self.strategy, self.state_path)
+        stats = self.strategy.stats()
+        for listener in self.listeners:
+            listener(record, stats)
+
+
+def _int_or_none(x: Any) -> int | None:
+    return None if x is None else int(x)

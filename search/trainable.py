@@ -1,0 +1,71 @@
+"""One search trial inside a Ray worker: train the proxy task on a genotype, report to Tune.
+
+Reports every epoch (so Tune and its schedulers see progress) and a final result with
+`status` (ok | nonfinite | timeout), `error`, `node`, `duration_s` and all metrics. A
+non-finite loss and a time-out are results, not crashes: they are recorded with the
+failure reward and never retried. Anything else that goes wrong (an exception, a lost
+worker) is a crash: Tune retries it (FailureConfig) and the searcher records it as
+'failed' after the last retry.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import torch
+from ray import tune
+
+from space import loads
+
+
+class TrialTimeoutError(RuntimeError):
+    """The trial ran past its per-trial time limit."""
+
+
+def run_trial(
+    config: dict[str, Any],
+    *,
+    task: dict[str, Any],
+    seed: int,
+    device: str,
+    cpus: float,
+    time_limit_s: float | None,
+) -> None:
+    """Tune function trainable. `config` comes from the searcher: genotype JSON and step."""
+    from proxy_task import NonFiniteLossError, ProxyTaskConfig, train_and_evaluate
+
+    torch.set_num_threads(max(1, int(cpus)))  # oversubscribed threads cost ~9x here
+    genotype = loads(config["genotype"])
+    task_cfg = ProxyTaskConfig(**{**task, "num_threads": max(1, int(cpus))})
+    start = time.monotonic()
+
+    def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
+        tune.report({**_numbers(metrics), "epoch": epoch, "final": False})
+        if time_limit_s is not None and time.monotonic() - start > time_limit_s:
+            raise TrialTimeoutError(f"trial ran past its {time_limit_s:g} s limit after epoch {epoch}")
+
+    status, error, metrics = "ok", None, {}
+    try:
+        metrics = train_and_evaluate(genotype, task_cfg, seed=seed, device=device, on_epoch=on_epoch)
+    except NonFiniteLossError as e:
+        status, error = "nonfinite", str(e)
+    except TrialTimeoutError as e:
+        status, error = "timeout", str(e)
+    tune.report(
+        {
+            **_numbers(metrics),
+            "final": True,
+            "status": status,
+            "error": error or "",
+            "node": socket.gethostname(),
+            "pid": os.getpid(),
+            "duration_s": time.monotonic() - start,
+        }
+    )
+
+
+def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
