@@ -134,7 +134,7 @@ class ControllerSearcher(Searcher):
         reward = None
         if status == "ok":
             try:
-                reward = reward_from_metrics(metrics, **self.objective)
+                reward = reward_from_metrics(result, **self.objective)
             except (KeyError, ValueError, TypeError) as e:
                 status, message = "failed", f"trial reported no usable reward: {e}"
         return TrialRecord.from_genotype(

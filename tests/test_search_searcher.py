@@ -1,0 +1,102 @@
+"""ControllerSearcher without Ray: suggest/complete, reward cache, failures, reconcile."""
+
+import json
+import random
+
+import pytest
+
+import controller
+from results import TrialStore
+from search.searcher import ControllerSearcher
+from search.state import load_state, reconcile, save_state
+from space import SearchSpace, loads
+
+
+def _searcher(tmp_path, name="random", **kw):
+    strategy = controller.build(name, SearchSpace(), seed=0)
+    store = TrialStore(tmp_path / "trials.sqlite")
+    return ControllerSearcher(strategy, name, store, tmp_path / "state.pt", **kw), store
+
+
+def _ok(ap):
+    return {"final": True, "status": "ok", "ap": ap, "ap50": 2 * ap, "params": 10, "macs": 20, "node": "n"}
+
+
+def test_suggest_and_complete_write_the_record(tmp_path):
+    s, store = _searcher(tmp_path)
+    cfg = s.suggest("t1")
+    g = loads(cfg["genotype"])
+    assert cfg["hash"] == g.hash() and cfg["step"] == 0
+    s.on_trial_complete(trial_id="t1", result=_ok(0.25))
+    (r,) = store.records()
+    assert (r.trial_id, r.step, r.reward, r.status, r.metrics["ap50"], r.params) == ("t1", 0, 0.25, "ok", 0.5, 10)
+    assert s.strategy.stats()["num_told"] == 1 and (tmp_path / "state.pt").exists()
+
+
+def test_out_of_order_completion_and_failures(tmp_path):
+    s, store = _searcher(tmp_path)
+    for t in ("a", "b", "c"):
+        s.suggest(t)
+    s.on_trial_complete(trial_id="c", result=_ok(0.1))
+    s.errors["a"] = "RuntimeError: worker died"
+    s.on_trial_complete(trial_id="a", result=None, error=True)
+    s.on_trial_complete(trial_id="b", result={"final": True, "status": "nonfinite", "error": "loss is nan"})
+    by_id = {r.trial_id: r for r in store.records()}
+    assert by_id["a"].status == "failed" and by_id["a"].error == "RuntimeError: worker died"
+    assert by_id["b"].status == "nonfinite" and by_id["b"].reward is None
+    assert s.strategy.stats()["num_failed"] == 2 and s.strategy.stats()["num_pending"] == 0
+
+
+def test_reward_cache_returns_stored_reward_without_training(tmp_path):
+    s, store = _searcher(tmp_path)
+    cfg = s.suggest("t1")
+    s.on_trial_complete(trial_id="t1", result=_ok(0.3))
+    # the strategy proposes the same architecture again, then a new one
+    space = s.strategy.space
+    queue = [space.encode(loads(cfg["genotype"])), space.encode(space.sample(random.Random(1)))]
+    s.strategy._propose = lambda: (queue.pop(0), [], 0, None)
+    cfg2 = s.suggest("t2")
+    assert cfg2["hash"] != cfg["hash"]
+    cached = [r for r in store.records() if r.cache_hit]
+    assert len(cached) == 1 and cached[0].reward == 0.3 and cached[0].status == "cached"
+    assert cached[0].metrics["cached_from"] == "t1"
+
+
+def test_converged_policy_finishes(tmp_path):
+    s, store = _searcher(tmp_path, max_cache_hits=3)
+    cfg = s.suggest("t1")
+    s.on_trial_complete(trial_id="t1", result=_ok(0.3))
+    actions = s.strategy.space.encode(loads(cfg["genotype"]))
+    s.strategy._propose = lambda: (actions, [], 0, None)
+    assert s.suggest("t2") == "FINISHED"
+    assert store.count() == 1 + 4
+
+
+def test_multi_objective_reward(tmp_path):
+    s, store = _searcher(tmp_path, objective={"objective": True, "cost": "macs", "target": 10.0, "weight": -0.5})
+    s.suggest("t1")
+    s.on_trial_complete(trial_id="t1", result=_ok(0.4))  # macs 20 = 2x target
+    assert store.records()[0].reward == pytest.approx(0.4 * 2**-0.5)
+
+
+def test_reconcile_tells_recorded_and_reruns_the_rest(tmp_path):
+    s, store = _searcher(tmp_path, name="ppo")
+    for t in ("a", "b", "c"):
+        s.suggest(t)
+    save_state(s.strategy, tmp_path / "state.pt")  # state saved with a, b, c outstanding
+    store.append(s._record("a", s.running["a"], _ok(0.2), False))  # a finished, driver died before tell
+    fresh = controller.build("ppo", SearchSpace(), seed=0)
+    load_state(fresh, tmp_path / "state.pt")
+    rerun = reconcile(fresh, {r.step: r for r in store.records()})
+    assert [x.id for x in rerun] == [1, 2]
+    assert fresh.stats()["num_told"] == 1
+
+
+def test_searcher_pickles_without_driver_objects(tmp_path):
+    import pickle
+
+    s, _ = _searcher(tmp_path)
+    s.listeners.append(lambda r, st: None)
+    clone = pickle.loads(pickle.dumps(s))
+    assert clone.store is None and clone.listeners == []
+    assert json.loads(s.suggest("x")["genotype"])["format"] == "nasfpn-genotype"
