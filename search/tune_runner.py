@@ -7,6 +7,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,17 @@ def init_ray(cfg: dict[str, Any]) -> None:
 
 
 def run_tune(
-    searcher: ControllerSearcher, cfg: dict[str, Any], task: dict[str, Any], run_dir: Path, trials: int
+    searcher: ControllerSearcher,
+    cfg: dict[str, Any],
+    task: dict[str, Any],
+    run_dir: Path,
+    trials: int,
+    trainable: Callable[..., None] = run_trial,
+    reuse_actors: bool = True,
 ) -> None:
-    """Run up to `trials` trials with `searcher` (Tune stops early on the time budget)."""
+    """Run up to `trials` trials with `searcher` (Tune stops early on the time budget).
+
+    `trainable` takes run_trial's arguments; benchmarks pass one of known cost."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress line instead
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -74,8 +83,8 @@ def run_tune(
 
             raise SearchSetupError(f"cannot reach Ray at ray.address={cfg['ray']['address']!r}: {e}") from None
     res = cfg["resources"]
-    trainable = tune.with_parameters(
-        run_trial,
+    with_params = tune.with_parameters(
+        trainable,
         task=task,
         seed=cfg["seed"],
         device=cfg["device"],
@@ -84,13 +93,13 @@ def run_tune(
     )
     resources = {"cpu": res["cpus"], "gpu": res["gpus"]}
     tuner = Tuner(
-        tune.with_resources(trainable, resources),
+        tune.with_resources(with_params, resources),
         tune_config=TuneConfig(
             search_alg=searcher,
             num_samples=trials,
             max_concurrent_trials=cfg["concurrency"],
             time_budget_s=cfg["time_budget_s"],
-            reuse_actors=True,
+            reuse_actors=reuse_actors,
             trial_dirname_creator=lambda t: t.trial_id,
             trial_name_creator=lambda t: t.trial_id,
         ),
