@@ -48,14 +48,14 @@ class ProxyTaskConfig:
     backbone_width: float = 0.25  # multiplies the ResNet stage widths (64, 128, 256, 512)
     backbone_weights: str = ""  # local file read with torch.load(weights_only=True); "" = random init
     freeze_backbone: bool = True  # train the backbone once per dataset, freeze it, cache its features
-    backbone_pretrain_steps: int = 1500
+    backbone_pretrain_steps: int = 800
     backbone_pretrain_lr: float = 0.05
     repeats: int = 3  # N of N@C
     channels: int = 32  # C of N@C
     separable: bool = False  # NAS-FPNLite: depthwise-separable post-op convs
     dropblock_prob: float = 0.0
     dropblock_size: int = 3
-    head_convs: int = 4  # torchvision RetinaNetHead uses 4 (fixed there); kept for the record
+    head_convs: int = 4  # conv-BN-ReLU blocks per head branch (paper and torchvision: 4)
     anchor_scale: float = 1.0  # anchor size = anchor_scale * stride (paper: 4)
     anchor_octaves: int = 3
     anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)

@@ -38,9 +38,17 @@ def make_anchor_generator(
     return AnchorGenerator(sizes, (tuple(ratios),) * len(sizes))
 
 
-def make_head(channels: int, num_anchors: int, num_classes: int) -> RetinaNetHead:
-    """torchvision's RetinaNet head with BatchNorm after every conv (the paper's heads)."""
-    return RetinaNetHead(channels, num_anchors, num_classes, norm_layer=nn.BatchNorm2d)
+def make_head(channels: int, num_anchors: int, num_classes: int, convs: int = 4) -> RetinaNetHead:
+    """torchvision's RetinaNet head with BatchNorm after every conv (the paper's heads).
+
+    `convs` < 4 keeps the first `convs` conv-BN-ReLU blocks of each branch (a cheaper CPU proxy).
+    """
+    head = RetinaNetHead(channels, num_anchors, num_classes, norm_layer=nn.BatchNorm2d)
+    if not 0 <= convs <= 4:
+        raise ValueError(f"head_convs={convs}, expected 0..4")
+    head.classification_head.conv = head.classification_head.conv[:convs]
+    head.regression_head.conv = head.regression_head.conv[:convs]
+    return head
 
 
 class NASFPNRetinaNet(RetinaNet):
@@ -201,6 +209,7 @@ def build_detector(
     dropblock_prob: float = 0.0,
     dropblock_size: int = 3,
     anytime: bool = False,
+    head_convs: int = 4,
     anchor_scale: float = 4.0,
     anchor_octaves: int = 3,
     anchor_ratios: Sequence[float] = (0.5, 1.0, 2.0),
@@ -216,5 +225,5 @@ def build_detector(
     if init_seed is not None:
         torch.manual_seed(init_seed * 1000 + 2)
     num_anchors = anchor_gen.num_anchors_per_location()[0]
-    heads = [make_head(channels, num_anchors, num_classes) for _ in range(repeats if anytime else 1)]
+    heads = [make_head(channels, num_anchors, num_classes, head_convs) for _ in range(repeats if anytime else 1)]
     return NASFPNRetinaNet(backbone, neck, heads, num_classes, anchor_gen, **detector_kwargs)  # type: ignore[arg-type]

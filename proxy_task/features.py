@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from proxy_task.data import ImageSet, ProxyData, data_key
 from proxy_task.detector import NASFPNRetinaNet, make_anchor_generator, make_head
 from proxy_task.synthetic import cache_root
 
+log = logging.getLogger(__name__)
 _VERSION = 1
 _FEATURE_CACHE: dict[str, CachedFeatures] = {}
 
@@ -85,6 +87,8 @@ def _pretrain(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> Ba
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
+        if step % 250 == 0 or step == steps - 1:
+            log.info("backbone pre-training step %d/%d loss %.3f", step + 1, steps, loss.item())
     return backbone
 
 

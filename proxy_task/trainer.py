@@ -178,7 +178,7 @@ def train_and_evaluate(
         NonFiniteLossError: the loss became NaN/inf.
         proxy_task.data.DataError, FileNotFoundError: unusable data.
     """
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     cfg = task
     dev = resolve_device(device)
     if cfg.num_threads > 0 and dev.type == "cpu":
@@ -306,6 +306,7 @@ def train_and_evaluate(
         device=str(dev),
     )
     metrics["total_time_s"] = time.perf_counter() - start
+    metrics["total_cpu_s"] = time.process_time() - cpu_start  # = one-core seconds when single-threaded
     if out_dir is not None:
         _write_outputs(Path(out_dir), model, genotype, cfg, metrics)
     return metrics

@@ -1,0 +1,165 @@
+"""Is the reward worth optimising? `python -m proxy_task.variance [proxy_task=synthetic] ...`
+
+Trains K genotypes (the paper's, the FPN baseline and `random` samples of the search space)
+with `seeds` seeds each on the proxy, and each genotype once more on a schedule `long_factor`
+times longer (seed 0). Reports, for `metric` (ap or ap50):
+* within: pooled within-genotype std over seeds, sqrt(mean of per-genotype variances);
+* between: std over genotypes of the per-genotype mean;
+* ratio = between / within (signal to noise of one trial);
+* Kendall tau-b between the proxy mean and the long-schedule value.
+Writes variance.json and variance.md to out_dir. Options: random=8 seeds=3 long_factor=3
+metric=ap out_dir=runs/variance proxy_task.FIELD=VALUE.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+import space
+from proxy_task.config import ProxyTaskConfig, register_configs
+
+
+@dataclass
+class VarianceConfig:
+    random: int = 8
+    seeds: int = 3
+    long_factor: float = 3.0
+    metric: str = "ap"
+    device: str = "cpu"
+    out_dir: str = "runs/variance"
+    random_seed: int = 2019
+    defaults: list = field(default_factory=lambda: [{"proxy_task": "synthetic"}, "_self_"])
+    proxy_task: ProxyTaskConfig = MISSING
+
+
+def kendall_tau(x: list[float], y: list[float]) -> float:
+    """Kendall's tau-b (ties in either list handled); nan for fewer than 2 items."""
+    concordant = discordant = ties_x = ties_y = 0
+    for i, j in itertools.combinations(range(len(x)), 2):
+        dx, dy = x[i] - x[j], y[i] - y[j]
+        if dx == 0 and dy == 0:
+            continue
+        if dx == 0:
+            ties_x += 1
+        elif dy == 0:
+            ties_y += 1
+        elif dx * dy > 0:
+            concordant += 1
+        else:
+            discordant += 1
+    denom = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return (concordant - discordant) / denom if denom else float("nan")
+
+
+def summarize(per_genotype: dict[str, list[float]], long: dict[str, float]) -> dict[str, float]:
+    """within, between, ratio and Kendall tau from per-genotype seed values and long values."""
+    means = {g: statistics.fmean(v) for g, v in per_genotype.items()}
+    within = math.sqrt(statistics.fmean(statistics.variance(v) for v in per_genotype.values() if len(v) > 1))
+    between = statistics.stdev(means.values())
+    names = [g for g in means if g in long]
+    tau = kendall_tau([means[g] for g in names], [long[g] for g in names])
+    return {
+        "within_std": within,
+        "between_std": between,
+        "ratio": between / within if within else float("inf"),
+        "kendall_tau": tau,
+    }
+
+
+def genotypes(n_random: int, seed: int) -> dict[str, space.Genotype]:
+    """paper, fpn and n_random uniform samples of the paper's search space."""
+    out = {"paper": space.load_builtin("nasfpn_paper"), "fpn": space.load_builtin("fpn")}
+    rng = random.Random(seed)
+    ss = space.SearchSpace()
+    while len(out) < n_random + 2:
+        g = ss.sample(rng)
+        out.setdefault(f"random-{g.hash()[:8]}", g)
+    return out
+
+
+def _table(rows: list[dict], metric: str, summary: dict, task: ProxyTaskConfig, factor: float) -> str:
+    lines = [f"| genotype | {metric} per seed | mean | long ({factor:g}x) | s/trial |", "|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: -r["mean"]):
+        seeds = ", ".join(f"{v:.4f}" for v in r["values"])
+        lines.append(f"| {r['name']} | {seeds} | {r['mean']:.4f} | {r['long']:.4f} | {r['seconds']:.1f} |")
+    lines.append("")
+    lines.append(
+        f"within-genotype std {summary['within_std']:.4f}, between-genotype std {summary['between_std']:.4f}, "
+        f"ratio {summary['ratio']:.2f}, Kendall tau (proxy vs {factor:g}x schedule) {summary['kendall_tau']:.3f}; "
+        f"preset {task.name}, {task.epochs:g} epochs."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg: DictConfig) -> dict:
+    from proxy_task.trainer import NonFiniteLossError, train_and_evaluate
+
+    task = ProxyTaskConfig(**OmegaConf.to_container(cfg.proxy_task, resolve=True, throw_on_missing=True))
+    long_task = task.replace(epochs=task.epochs * cfg.long_factor)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, per_genotype, long = [], {}, {}
+    for name, g in genotypes(cfg.random, cfg.random_seed).items():
+        values, seconds = [], []
+        for seed in range(cfg.seeds):
+            try:
+                m = train_and_evaluate(g, task, seed, cfg.device)
+            except NonFiniteLossError:
+                m = {cfg.metric: 0.0, "total_time_s": float("nan")}
+            values.append(m[cfg.metric])
+            seconds.append(m["total_time_s"])
+            print(f"{name} seed {seed}: {cfg.metric} {values[-1]:.4f} ({seconds[-1]:.1f} s)", flush=True)
+        long_value = (
+            train_and_evaluate(g, long_task, 0, cfg.device)[cfg.metric] if cfg.long_factor > 0 else float("nan")
+        )
+        print(f"{name} long: {cfg.metric} {long_value:.4f}", flush=True)
+        per_genotype[name], long[name] = values, long_value
+        rows.append(
+            {
+                "name": name,
+                "hash": g.hash(),
+                "values": values,
+                "mean": statistics.fmean(values),
+                "long": long_value,
+                "seconds": statistics.fmean(seconds),
+            }
+        )
+        (out_dir / "variance.json").write_text(json.dumps({"rows": rows, "config": task.to_dict()}, indent=1))
+    summary = summarize(per_genotype, long) if len(rows) > 1 else {}
+    report = {
+        "rows": rows,
+        "summary": summary,
+        "config": task.to_dict(),
+        "seeds": cfg.seeds,
+        "long_factor": cfg.long_factor,
+        "metric": cfg.metric,
+        "time": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    (out_dir / "variance.json").write_text(json.dumps(report, indent=1))
+    table = _table(rows, cfg.metric, summary, task, cfg.long_factor)
+    (out_dir / "variance.md").write_text(table)
+    print(table)
+    return report
+
+
+def main() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="variance", node=VarianceConfig)
+    register_configs(cs)
+    hydra.main(version_base=None, config_name="variance")(run)()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Detector, training loop and presets on the built-in data, all tiny and on the CPU."""
+
+import json
+
+import pytest
+import torch
+
+import space
+from proxy_task import NonFiniteLossError, ProxyTaskConfig, preset, register_configs, tiny_config, train_and_evaluate
+from proxy_task.backbones import build_backbone
+from proxy_task.detector import NASFPNRetinaNet, build_detector
+from proxy_task.synthetic import synthetic_dataset
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("nasfpn_cache"))
+
+
+def _tiny(cache: str, **changes) -> ProxyTaskConfig:
+    return tiny_config().replace(cache_dir=cache, **changes)
+
+
+def _targets():
+    return [
+        {"boxes": torch.tensor([[4.0, 6.0, 30.0, 40.0]]), "labels": torch.tensor([2])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},
+    ]
+
+
+def test_anytime_heads_give_outputs_for_every_repeat():
+    torch.manual_seed(0)
+    backbone = build_backbone("resnet10", 0.125)
+    model = build_detector(
+        space.load_builtin("nasfpn_paper"),
+        backbone,
+        backbone.out_channels,
+        5,
+        channels=16,
+        repeats=3,
+        anytime=True,
+        anchor_scale=1.0,
+        init_seed=0,
+    )
+    x = torch.randn(2, 3, 64, 64)
+    model.train()
+    outs = model.head_outputs(x)
+    assert len(outs) == 3
+    for o in outs:
+        hwa = (8 * 8 + 4 * 4 + 2 * 2 + 1 + 1) * 9
+        assert o["cls_logits"].shape == (2, hwa, 5) and o["bbox_regression"].shape == (2, hwa, 4)
+    losses = model(x, _targets())
+    sum(losses.values()).backward()
+    for head in model.heads:  # deep supervision: every exit gets a gradient
+        assert head.classification_head.cls_logits.weight.grad.abs().sum() > 0
+    model.eval()
+    for exit_ in range(3):
+        model.eval_exit = exit_
+        dets = model(x)
+        assert len(dets) == 2 and set(dets[0]) == {"boxes", "scores", "labels"}
+    assert len(model.head_outputs(x)) == 1
+
+
+def test_heads_start_identical_for_every_genotype():
+    bb = build_backbone("resnet10", 0.125)
+    kw = dict(channels=16, repeats=2, init_seed=3)
+    a = build_detector(space.load_builtin("nasfpn_paper"), bb, bb.out_channels, 4, **kw)
+    b = build_detector(space.load_builtin("fpn"), bb, bb.out_channels, 4, **kw)
+    for pa, pb in zip(a.heads.parameters(), b.heads.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_loss_falls_on_builtin_data(cache):
+    losses = []
+    cfg = _tiny(cache, epochs=8.0, lr=0.32, batch_size=8)
+    metrics = train_and_evaluate(
+        space.load_builtin("fpn"), cfg, 0, "cpu", on_epoch=lambda e, r: losses.append(r["loss"])
+    )
+    assert len(losses) == 8
+    assert losses[-1] < 0.75 * losses[0]
+    assert metrics["steps"] == 8 * (cfg.synthetic_images - cfg.holdout_images) // cfg.batch_size
+
+
+def test_trial_is_repeatable_and_reports_plain_metrics(cache, tmp_path):
+    g = space.load_builtin("nasfpn_paper")
+    a = train_and_evaluate(g, _tiny(cache), 1, "cpu", out_dir=tmp_path)
+    b = train_and_evaluate(g, _tiny(cache), 1, "cpu")
+    for k in ("ap", "ap50", "final_loss", "params", "macs"):
+        assert a[k] == b[k]
+    for k in ("ap", "ap50", "ap75", "aps", "apm", "apl", "params", "macs", "eval_latency_ms", "train_time_s"):
+        assert type(a[k]) in (int, float)
+    assert a["params"] > a["pyramid_params"] > 0 and a["macs"] > 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["final_loss"] == a["final_loss"]
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert space.loads(ckpt["genotype"]) == g and ProxyTaskConfig(**ckpt["config"]) == _tiny(cache)
+
+
+def test_end_to_end_mode_with_anytime_heads(cache):
+    cfg = _tiny(cache, freeze_backbone=False, anytime=True, repeats=2, eval_exit=0)
+    m = train_and_evaluate(space.load_builtin("fpn"), cfg, 0, "cpu")
+    assert m["steps"] == 4 and m["ap"] >= 0.0
+
+
+def test_non_finite_loss_raises_the_specific_exception(cache, monkeypatch):
+    def nan_loss(self, head_out, anchors, targets, matched):
+        z = head_out["cls_logits"].sum() * 0
+        return {"classification": z + float("nan"), "bbox_regression": z}
+
+    monkeypatch.setattr(NASFPNRetinaNet, "loss", nan_loss)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss nan at step 0") as e:
+        train_and_evaluate(space.load_builtin("fpn"), _tiny(cache), 0, "cpu")
+    assert e.value.step == 0
+
+
+def test_builtin_dataset_is_deterministic(tmp_path):
+    a = synthetic_dataset(6, 2, 48, seed=5, cache_dir=str(tmp_path / "a"))
+    b = synthetic_dataset(6, 2, 48, seed=5, cache_dir=str(tmp_path / "b"))
+    for rel in ("annotations/instances_train2017.json", "train2017/000000000003.png"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+    doc = json.loads((a / "annotations/instances_train2017.json").read_text())
+    assert len(doc["images"]) == 6 and len({c["id"] for c in doc["categories"]}) == 6
+
+
+def test_presets_and_hydra_group():
+    paper = preset("coco_paper")
+    assert (paper.backbone, paper.image_size, paper.repeats, paper.channels, paper.epochs) == (
+        "resnet10",
+        512,
+        3,
+        256,
+        10,
+    )
+    assert paper.scaled_lr == pytest.approx(0.08) and paper.lr_milestones == (8.0,) and paper.holdout_images == 7392
+    retrain = preset("coco_retrain")
+    assert (retrain.backbone, retrain.image_size, retrain.repeats, retrain.epochs) == ("resnet50", 640, 7, 50)
+    assert retrain.lr_milestones == (30.0, 40.0)
+    assert ProxyTaskConfig(**ProxyTaskConfig().to_dict()) == ProxyTaskConfig()
+    from hydra import compose, initialize
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    register_configs(ConfigStore.instance())
+    with initialize(version_base=None, config_path=None):
+        cfg = compose("proxy_task/coco_retrain", overrides=["proxy_task.epochs=3"])
+    task = ProxyTaskConfig(**OmegaConf.to_container(cfg.proxy_task, resolve=True))
+    assert task.epochs == 3 and task.backbone == "resnet50"
+    with pytest.raises(ValueError, match="backbone"):
+        ProxyTaskConfig(backbone="vgg")
