@@ -70,12 +70,12 @@ class LSTMPolicy(nn.Module):
 
     def masks(self, actions: list[list[int]] | list[tuple[int, ...]]) -> torch.Tensor:
         """Valid-choice masks of B action sequences: bool (T, B, C)."""
-        out = torch.zeros(self.num_steps, len(actions), self.max_choices, dtype=torch.bool)
+        out = np.zeros((self.num_steps, len(actions), self.max_choices), dtype=bool)
         for b, seq in enumerate(actions):
             for t in range(self.num_steps):
                 m = self.space.mask(seq[:t])
-                out[t, b, : len(m)] = torch.tensor(m)
-        return out
+                out[t, b, : len(m)] = m
+        return torch.from_numpy(out)
 
     def log_probs(self, actions: torch.Tensor, masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-step log-probabilities and entropies of given sequences (teacher forcing).

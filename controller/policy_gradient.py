@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -20,6 +22,25 @@ from controller.policy import LSTMPolicy, PolicySampler
 from controller.sample import Sample
 from controller.strategy import Strategy
 from space import SearchSpace
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch single-threaded inside the block, then restore the caller's setting.
+
+    The update's tensors are tiny (batch 20 x 28 steps x 100 units): intra-op threads only
+    add synchronisation, and on a busy 2-core machine 2 threads turned 12 ms updates into
+    seconds.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class PolicyGradientStrategy(Strategy):
@@ -90,7 +111,8 @@ class PolicyGradientStrategy(Strategy):
         old_log_probs = torch.tensor([b["sample"]["log_probs"] for b in batch])  # (B, T)
         advantages = torch.tensor([b["advantage"] for b in batch])  # (B,)
         masks = self.policy.masks(actions.tolist())  # (T, B, C)
-        loss, entropy = self._update(actions, masks, old_log_probs, advantages)
+        with _one_thread():
+            loss, entropy = self._update(actions, masks, old_log_probs, advantages)
         self.policy_version += 1
         self._sampler = self.policy.sampler()
         self._last = {"loss": loss, "entropy": entropy, "update_seconds": time.perf_counter() - start}

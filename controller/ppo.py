@@ -6,6 +6,11 @@ and every decision of a sequence shares the sequence's advantage: a per-sequence
 over 28 decisions leaves the clip range after tiny per-step changes and then stops
 learning. Loss per sequence, summed over decisions:
     -sum_t min(r_t * A, clip(r_t, 1 - clip, 1 + clip) * A) - entropy_weight * sum_t H_t
+
+Defaults are SPEC.md's (NASNet's PPO controller) except lr 1e-3 (not 3.5e-4) and 4 epochs
+per batch: on the structured landscape of benchmarks/controller_landscape.py they reach
+random search's best-of-2000 in ~200 samples with an update of ~40-80 ms on one CPU
+thread; 10 epochs at 3.5e-4 learn about as fast but cost twice the update time.
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ class PPO(PolicyGradientStrategy):
         self,
         space: SearchSpace,
         *,
-        lr: float = 3.5e-4,
+        lr: float = 1e-3,
         batch_size: int = 20,
-        ppo_epochs: int = 10,
+        ppo_epochs: int = 4,
         clip: float = 0.2,
         entropy_weight: float = 1e-5,
         baseline_decay: float = 0.95,

@@ -4,6 +4,8 @@ One Adam step per batch of told samples on
     -A * sum_t log p_t - entropy_weight * sum_t H_t   (mean over the batch).
 Samples drawn by an older policy version are used as if on-policy (plain REINFORCE has
 no correction for that; PPO's stored log-probabilities are the corrected variant).
+Default lr 3e-3: one step per batch needs a larger step than PPO's several; at 3.5e-4 it
+barely moves in 2,000 samples on the benchmark landscapes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class Reinforce(PolicyGradientStrategy):
         self,
         space: SearchSpace,
         *,
-        lr: float = 3.5e-4,
+        lr: float = 3e-3,
         batch_size: int = 20,
         entropy_weight: float = 1e-5,
         baseline_decay: float = 0.95,
