@@ -48,8 +48,8 @@ class ProxyTaskConfig:
     backbone_width: float = 0.25  # multiplies the ResNet stage widths (64, 128, 256, 512)
     backbone_weights: str = ""  # local file read with torch.load(weights_only=True); "" = random init
     freeze_backbone: bool = True  # train the backbone once per dataset, freeze it, cache its features
-    backbone_pretrain_steps: int = 800
-    backbone_pretrain_lr: float = 0.05
+    backbone_pretrain_steps: int = 1200
+    backbone_pretrain_lr: float = 0.08
     repeats: int = 3  # N of N@C
     channels: int = 32  # C of N@C
     separable: bool = False  # NAS-FPNLite: depthwise-separable post-op convs

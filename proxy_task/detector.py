@@ -13,6 +13,7 @@ image to the proxy resolution), or cached backbone features when the backbone is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -38,12 +39,40 @@ def make_anchor_generator(
     return AnchorGenerator(sizes, (tuple(ratios),) * len(sizes))
 
 
-def make_head(channels: int, num_anchors: int, num_classes: int, convs: int = 4) -> RetinaNetHead:
-    """torchvision's RetinaNet head with BatchNorm after every conv (the paper's heads).
+class LevelBatchNorm(nn.Module):
+    """BatchNorm with its own statistics and affine per pyramid level (as the official heads).
 
-    `convs` < 4 keeps the first `convs` conv-BN-ReLU blocks of each branch (a cheaper CPU proxy).
+    The head's convs are shared by all levels, but the levels' statistics differ: one shared
+    BN would normalise every level with a mixture of running statistics at evaluation. The
+    head calls each norm layer once per level, in level order; a pre-hook on the head
+    (`make_head`) resets the level counter at every forward.
     """
-    head = RetinaNetHead(channels, num_anchors, num_classes, norm_layer=nn.BatchNorm2d)
+
+    def __init__(self, channels: int, num_levels: int = 5):
+        super().__init__()
+        self.norms = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(num_levels))
+        self.level = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.norms[self.level % len(self.norms)](x)
+        self.level += 1
+        return out
+
+
+def _reset_levels(head: nn.Module, _inputs: object) -> None:
+    for m in head.modules():
+        if isinstance(m, LevelBatchNorm):
+            m.level = 0
+
+
+def make_head(channels: int, num_anchors: int, num_classes: int, convs: int = 4, num_levels: int = 5) -> RetinaNetHead:
+    """torchvision's RetinaNet head with BatchNorm after every conv (the paper's heads), the
+    BN per level (LevelBatchNorm). `convs` < 4 keeps the first `convs` conv-BN-ReLU blocks of
+    each branch (a cheaper CPU proxy).
+    """
+    norm = partial(LevelBatchNorm, num_levels=num_levels)
+    head = RetinaNetHead(channels, num_anchors, num_classes, norm_layer=norm)
+    head.register_forward_pre_hook(_reset_levels)
     if not 0 <= convs <= 4:
         raise ValueError(f"head_convs={convs}, expected 0..4")
     head.classification_head.conv = head.classification_head.conv[:convs]

@@ -10,8 +10,8 @@ What makes it a detection problem on which the pyramid matters:
 * six classes that colour cannot tell apart (every object gets a random colour): disk,
   ring, square, square frame, triangle, cross; filled vs hollow needs context at the
   object's scale, shape needs fine detail;
-* object sizes log-uniform from 6 px to 0.9 x the image side, so every pyramid level
-  P3..P7 gets objects;
+* object sizes log-uniform from 10 px to 0.9 x the image side, so every pyramid level
+  P3..P7 gets objects; object colours keep a minimum contrast to the background;
 * clutter: a smooth random background, noise, and unannotated line segments and dots;
 * occlusion: later objects cover earlier ones; the box is the visible extent (as COCO), an
   object less than 35% visible is annotated as a crowd region (ignored by training and by
@@ -34,8 +34,10 @@ from PIL import Image, ImageDraw
 CLASSES = ("disk", "ring", "square", "frame", "triangle", "cross")
 # Non-contiguous on purpose, like COCO's: the loader maps them to 0..K-1.
 CATEGORY_IDS = (1, 2, 4, 5, 7, 9)
-_VERSION = 1
+_VERSION = 2
 _MIN_VISIBLE = 0.35
+_MIN_SIZE = 10.0  # px: below this the six shapes cannot be told apart at all
+_MIN_CONTRAST = 70.0  # mean absolute RGB difference between an object and the background
 
 
 def cache_root(override: str = "") -> Path:
@@ -92,9 +94,9 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _clutter(rng: np.random.Generator, img: Image.Image, size: int) -> None:
     draw = ImageDraw.Draw(img)
-    for _ in range(rng.integers(3, 10)):
+    for _ in range(rng.integers(2, 6)):
         x0, y0, x1, y1 = rng.uniform(0, size, 4)
-        draw.line([x0, y0, x1, y1], fill=tuple(int(v) for v in rng.integers(0, 256, 3)), width=int(rng.integers(1, 3)))
+        draw.line([x0, y0, x1, y1], fill=tuple(int(v) for v in rng.integers(0, 256, 3)), width=1)
     for _ in range(rng.integers(5, 20)):
         x, y = rng.uniform(0, size, 2)
         r = rng.uniform(0.5, 2.0)
@@ -103,13 +105,15 @@ def _clutter(rng: np.random.Generator, img: Image.Image, size: int) -> None:
 
 def render_image(rng: np.random.Generator, size: int, max_objects: int = 8) -> tuple[Image.Image, list[dict]]:
     """One image and its annotations (bbox xywh of the visible part, category_id, iscrowd)."""
-    canvas = Image.fromarray(np.clip(_background(rng, size), 0, 255).astype(np.uint8))
+    background = np.clip(_background(rng, size), 0, 255)
+    canvas = Image.fromarray(background.astype(np.uint8))
+    mean_background = background.mean(axis=(0, 1))
     _clutter(rng, canvas, size)
     n = int(rng.integers(1, max_objects + 1))
     owner = np.full((size, size), -1, dtype=np.int32)  # which object each pixel shows
     full_area = []
     objects = []
-    log_lo, log_hi = math.log(6.0), math.log(0.9 * size)
+    log_lo, log_hi = math.log(_MIN_SIZE), math.log(0.9 * size)
     for k in range(n):
         cls = int(rng.integers(len(CLASSES)))
         diameter = math.exp(rng.uniform(log_lo, log_hi))
@@ -118,8 +122,10 @@ def render_image(rng: np.random.Generator, size: int, max_objects: int = 8) -> t
         mask_img = Image.new("L", (size, size), 0)
         _draw_shape(ImageDraw.Draw(mask_img), CLASSES[cls], cx, cy, r, rng.uniform(0, 2 * math.pi))
         mask = np.asarray(mask_img) > 127
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        canvas.paste(Image.new("RGB", (size, size), colour), mask=mask_img)
+        colour = rng.integers(0, 256, 3)
+        while np.abs(colour - mean_background).mean() < _MIN_CONTRAST:
+            colour = rng.integers(0, 256, 3)
+        canvas.paste(Image.new("RGB", (size, size), tuple(int(v) for v in colour)), mask=mask_img)
         owner[mask] = k
         full_area.append(int(mask.sum()))
         objects.append(cls)

@@ -64,18 +64,32 @@ def kendall_tau(x: list[float], y: list[float]) -> float:
 
 
 def summarize(per_genotype: dict[str, list[float]], long: dict[str, float]) -> dict[str, float]:
-    """within, between, ratio and Kendall tau from per-genotype seed values and long values."""
+    """within, between, ratio and Kendall tau from per-genotype seed values and long values.
+
+    Also `crn_residual_std`: the noise left when every genotype is trained with the same
+    seed (common random numbers): the residual of genotype + seed main effects (two-way
+    layout, needs the same seeds for every genotype), and `crn_ratio` = between / it.
+    """
     means = {g: statistics.fmean(v) for g, v in per_genotype.items()}
     within = math.sqrt(statistics.fmean(statistics.variance(v) for v in per_genotype.values() if len(v) > 1))
     between = statistics.stdev(means.values())
     names = [g for g in means if g in long]
-    tau = kendall_tau([means[g] for g in names], [long[g] for g in names])
-    return {
+    out = {
         "within_std": within,
         "between_std": between,
-        "ratio": between / within if within else float("inf"),
-        "kendall_tau": tau,
+        "ratio": between / within if within else (float("inf") if between else float("nan")),
+        "kendall_tau": kendall_tau([means[g] for g in names], [long[g] for g in names]),
+        "kendall_tau_seed0": kendall_tau([per_genotype[g][0] for g in names], [long[g] for g in names]),
     }
+    n_seeds = {len(v) for v in per_genotype.values()}
+    s = n_seeds.pop() if len(n_seeds) == 1 else 0
+    if s > 1:
+        grand = statistics.fmean(means.values())
+        seed_means = [statistics.fmean(v[j] for v in per_genotype.values()) for j in range(s)]
+        sq = sum((v[j] - means[g] - seed_means[j] + grand) ** 2 for g, v in per_genotype.items() for j in range(s))
+        residual = math.sqrt(sq / ((len(means) - 1) * (s - 1)))
+        out.update(crn_residual_std=residual, crn_ratio=between / residual if residual else float("nan"))
+    return out
 
 
 def genotypes(n_random: int, seed: int) -> dict[str, space.Genotype]:
@@ -95,11 +109,14 @@ def _table(rows: list[dict], metric: str, summary: dict, task: ProxyTaskConfig, 
         seeds = ", ".join(f"{v:.4f}" for v in r["values"])
         lines.append(f"| {r['name']} | {seeds} | {r['mean']:.4f} | {r['long']:.4f} | {r['seconds']:.1f} |")
     lines.append("")
-    lines.append(
-        f"within-genotype std {summary['within_std']:.4f}, between-genotype std {summary['between_std']:.4f}, "
-        f"ratio {summary['ratio']:.2f}, Kendall tau (proxy vs {factor:g}x schedule) {summary['kendall_tau']:.3f}; "
-        f"preset {task.name}, {task.epochs:g} epochs."
-    )
+    for k, sm in summary.get("by_metric", {"": summary}).items():
+        lines.append(
+            f"{k}: within-genotype std {sm['within_std']:.4f}, between-genotype std {sm['between_std']:.4f}, "
+            f"ratio {sm['ratio']:.2f}, same-seed (CRN) residual std {sm.get('crn_residual_std', float('nan')):.4f}, "
+            f"CRN ratio {sm.get('crn_ratio', float('nan')):.2f}, Kendall tau (proxy mean vs {factor:g}x schedule) "
+            f"{sm['kendall_tau']:.3f} (seed 0 alone: {sm['kendall_tau_seed0']:.3f})"
+        )
+    lines.append(f"preset {task.name}, {task.epochs:g} epochs, {task.repeats}@{task.channels}.")
     return "\n".join(lines) + "\n"
 
 
@@ -110,7 +127,7 @@ def run(cfg: DictConfig) -> dict:
     long_task = task.replace(epochs=task.epochs * cfg.long_factor)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, per_genotype, long = [], {}, {}
+    rows, per_genotype, long, extra, long_all = [], {}, {}, {}, {}
     for name, g in genotypes(cfg.random, cfg.random_seed).items():
         values, seconds = [], []
         for seed in range(cfg.seeds):
@@ -119,11 +136,13 @@ def run(cfg: DictConfig) -> dict:
             except NonFiniteLossError:
                 m = {cfg.metric: 0.0, "total_time_s": float("nan")}
             values.append(m[cfg.metric])
+            for k in ("ap", "ap50"):
+                extra.setdefault(name, {}).setdefault(k, []).append(m.get(k, 0.0))
             seconds.append(m["total_time_s"])
             print(f"{name} seed {seed}: {cfg.metric} {values[-1]:.4f} ({seconds[-1]:.1f} s)", flush=True)
-        long_value = (
-            train_and_evaluate(g, long_task, 0, cfg.device)[cfg.metric] if cfg.long_factor > 0 else float("nan")
-        )
+        long_metrics = train_and_evaluate(g, long_task, 0, cfg.device) if cfg.long_factor > 0 else {}
+        long_value = long_metrics.get(cfg.metric, float("nan"))
+        long_all[name] = {k: long_metrics.get(k, float("nan")) for k in ("ap", "ap50")}
         print(f"{name} long: {cfg.metric} {long_value:.4f}", flush=True)
         per_genotype[name], long[name] = values, long_value
         rows.append(
@@ -134,10 +153,16 @@ def run(cfg: DictConfig) -> dict:
                 "mean": statistics.fmean(values),
                 "long": long_value,
                 "seconds": statistics.fmean(seconds),
+                "all": extra[name],
+                "long_all": long_all[name],
             }
         )
         (out_dir / "variance.json").write_text(json.dumps({"rows": rows, "config": task.to_dict()}, indent=1))
     summary = summarize(per_genotype, long) if len(rows) > 1 else {}
+    if len(rows) > 1:
+        summary["by_metric"] = {
+            k: summarize({g: extra[g][k] for g in extra}, {g: long_all[g][k] for g in long_all}) for k in ("ap", "ap50")
+        }
     report = {
         "rows": rows,
         "summary": summary,

@@ -146,3 +146,19 @@ def test_presets_and_hydra_group():
     assert task.epochs == 3 and task.backbone == "resnet50"
     with pytest.raises(ValueError, match="backbone"):
         ProxyTaskConfig(backbone="vgg")
+
+
+def test_head_batch_norm_is_per_level():
+    from proxy_task.detector import LevelBatchNorm, make_head
+
+    torch.manual_seed(0)
+    head = make_head(8, 9, 3, convs=2)
+    levels = [torch.randn(2, 8, s, s) * (k + 1) + k for k, s in enumerate((8, 4, 2, 1, 1))]
+    head.train()
+    head(levels)
+    head(levels)  # the level counter restarts at every forward
+    norms = [m for m in head.modules() if isinstance(m, LevelBatchNorm)]
+    assert len(norms) == 4 and all(m.level == 5 for m in norms)
+    first = norms[0].norms
+    means = [float(bn.running_mean.mean()) for bn in first]
+    assert means[0] != means[2] and all(int(bn.num_batches_tracked) == 2 for bn in first)
