@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +134,11 @@ def _prepare_data(task: dict[str, Any]) -> None:
         frozen_backbone(cfg, data, torch.device("cpu"))
 
 
-def run_search(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Run (or resume) the search described by `cfg`; returns a summary dict."""
+def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None) -> dict[str, Any]:
+    """Run (or resume) the search described by `cfg`; returns a summary dict.
+
+    `trainable` replaces the proxy-task trial (fault-injection tests and benchmarks);
+    it takes the arguments of `search.trainable.run_trial`."""
     _check_config(cfg)
     strategy_name, _, strategy = _build_strategy(cfg)
     task = _task(cfg)
@@ -193,7 +197,7 @@ def run_search(cfg: dict[str, Any]) -> dict[str, Any]:
             searcher.listeners.append(wandb_logger)
         start = time.monotonic()
         try:
-            run_tune(searcher, cfg, task, run_dir, remaining)
+            run_tune(searcher, cfg, task, run_dir, remaining, *([trainable] if trainable else []))
         finally:
             progress.close()
         summary["wall_s"] = time.monotonic() - start

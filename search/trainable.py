@@ -18,11 +18,8 @@ from typing import Any
 import torch
 from ray import tune
 
+from search.deadline import Deadline, TrialTimeoutError
 from space import loads
-
-
-class TrialTimeoutError(RuntimeError):
-    """The trial ran past its per-trial time limit."""
 
 
 def run_trial(
@@ -44,16 +41,15 @@ def run_trial(
 
     def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
         tune.report({**_numbers(metrics), "epoch": epoch, "final": False})
-        if time_limit_s is not None and time.monotonic() - start > time_limit_s:
-            raise TrialTimeoutError(f"trial ran past its {time_limit_s:g} s limit after epoch {epoch}")
 
     status, error, metrics = "ok", None, {}
     try:
-        metrics = train_and_evaluate(genotype, task_cfg, seed=seed, device=device, on_epoch=on_epoch)
+        with Deadline(time_limit_s):
+            metrics = train_and_evaluate(genotype, task_cfg, seed=seed, device=device, on_epoch=on_epoch)
     except NonFiniteLossError as e:
         status, error = "nonfinite", str(e)
-    except TrialTimeoutError as e:
-        status, error = "timeout", str(e)
+    except TrialTimeoutError:
+        status, error = "timeout", f"trial ran past its {time_limit_s:g} s limit"
     tune.report(
         {
             **_numbers(metrics),
