@@ -56,6 +56,7 @@ class ControllerSearcher(Searcher):
         self.objective = objective or {}
         self.running: dict[str, Sample] = {}
         self.errors: dict[str, str] = {}  # trial id -> last error line (from a Tune callback)
+        self.failed: dict[str, Sample] = {}  # crashed trials waiting for their error line
         self.listeners: list[Listener] = []
         self.converged = False
 
@@ -84,7 +85,25 @@ class ControllerSearcher(Searcher):
         sample = self.running.pop(trial_id, None)
         if sample is None:  # not ours (e.g. a trial of an earlier session's experiment)
             return
+        if error and trial_id not in self.errors:
+            # Tune calls this before its on_trial_error callbacks: wait for the error line
+            # (record_failure, in the same Tune step) so the record says what went wrong.
+            self.failed[trial_id] = sample
+            return
         self._finish(sample, self._record(trial_id, sample, result, error))
+
+    def record_failure(self, trial_id: str, message: str | None) -> None:
+        """Record a crashed trial with its error line (from ErrorCapture.on_trial_error)."""
+        if message:
+            self.errors[trial_id] = message
+        sample = self.failed.pop(trial_id, None)
+        if sample is not None:
+            self._finish(sample, self._record(trial_id, sample, None, True))
+
+    def flush_failures(self) -> None:
+        """Record crashed trials whose error line never came (called when Tune returns)."""
+        for trial_id in list(self.failed):
+            self.record_failure(trial_id, None)
 
     def save(self, checkpoint_path: str) -> None:
         save_state(self.strategy, self.state_path)  # our own checkpoint is the one we resume from
@@ -127,7 +146,7 @@ class ControllerSearcher(Searcher):
         }
         result = result or {}
         status = "failed" if error or not result.get("final") else str(result.get("status", "failed"))
-        message = self.errors.get(trial_id) or result.get("error") or None
+        message = self.errors.pop(trial_id, None) or result.get("error") or None
         if status == "failed" and not message:
             message = "trial crashed (worker lost or exception) after all retries"
         metrics = {k: result[k] for k in METRIC_KEYS if k in result}

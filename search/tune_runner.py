@@ -20,15 +20,14 @@ from search.trainable import run_trial
 
 
 class ErrorCapture(Callback):
-    """Keeps the last line of each crashed trial's error for the record."""
+    """Hands each crashed trial's last error line to the searcher, which records the trial then."""
 
     def __init__(self, searcher: ControllerSearcher) -> None:
         self.searcher = searcher
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         lines = [ln for ln in str(trial.error_file and _read(trial.error_file)).splitlines() if ln.strip()]
-        if lines:
-            self.searcher.errors[trial.trial_id] = lines[-1][:500]
+        self.searcher.record_failure(trial.trial_id, lines[-1][:500] if lines else None)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"searcher": None}
@@ -114,6 +113,7 @@ def run_tune(
     try:
         tuner.fit()
     finally:
+        searcher.flush_failures()
         sys.stderr.flush()
         if started_here:
             ray.shutdown()
