@@ -50,12 +50,13 @@ class ProxyTaskConfig:
     freeze_backbone: bool = True  # train the backbone once per dataset, freeze it, cache its features
     backbone_pretrain_steps: int = 1200
     backbone_pretrain_lr: float = 0.08
+    pretrained_head: bool = True  # frozen mode: start every trial's heads from the pre-training head
     repeats: int = 3  # N of N@C
     channels: int = 32  # C of N@C
     separable: bool = False  # NAS-FPNLite: depthwise-separable post-op convs
     dropblock_prob: float = 0.0
     dropblock_size: int = 3
-    head_convs: int = 4  # conv-BN-ReLU blocks per head branch (paper and torchvision: 4)
+    head_convs: int = 2  # conv-BN-ReLU blocks per head branch (paper and torchvision: 4)
     anchor_scale: float = 1.0  # anchor size = anchor_scale * stride (paper: 4)
     anchor_octaves: int = 3
     anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
@@ -64,9 +65,9 @@ class ProxyTaskConfig:
     anytime: bool = False  # a head after every repeat, trained with deep supervision
     eval_exit: int = -1  # which repeat's head is evaluated (anytime); -1 = the last
     # -- training --------------------------------------------------------------------
-    epochs: float = 10.0
+    epochs: float = 3.0
     batch_size: int = 16
-    lr: float = 0.08  # at `lr_reference_batch`, scaled linearly to `batch_size`
+    lr: float = 0.32  # at `lr_reference_batch`, scaled linearly to `batch_size`
     lr_reference_batch: int = 64
     schedule: str = "cosine"  # "step" (paper) or "cosine"
     lr_milestones: tuple[float, ...] = (8.0,)
@@ -137,6 +138,7 @@ def coco_paper_config() -> ProxyTaskConfig:
         freeze_backbone=False,
         repeats=3,
         channels=256,
+        head_convs=4,
         anchor_scale=4.0,
         epochs=10.0,
         batch_size=64,

@@ -28,7 +28,7 @@ from proxy_task.detector import NASFPNRetinaNet, make_anchor_generator, make_hea
 from proxy_task.synthetic import cache_root
 
 log = logging.getLogger(__name__)
-_VERSION = 1
+_VERSION = 2
 _FEATURE_CACHE: dict[str, CachedFeatures] = {}
 
 
@@ -55,16 +55,16 @@ class LateralNeck(nn.Module):
 
 def backbone_key(cfg: ProxyTaskConfig) -> str:
     fields = ["backbone", "backbone_width", "backbone_weights", "backbone_pretrain_steps", "backbone_pretrain_lr"]
-    fields += ["channels", "anchor_scale", "anchor_octaves", "anchor_ratios", "focal_gamma", "batch_size"]
+    fields += ["channels", "head_convs", "anchor_scale", "anchor_octaves", "anchor_ratios", "focal_gamma", "batch_size"]
     blob = json.dumps([_VERSION, data_key(cfg), {f: getattr(cfg, f) for f in fields}], sort_keys=True, default=list)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def _pretrain(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> Backbone:
+def _pretrain(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, nn.Module]:
     torch.manual_seed(0)
     backbone = build_backbone(cfg.backbone, cfg.backbone_width, cfg.backbone_weights)
     anchors = make_anchor_generator(cfg.anchor_scale, cfg.anchor_octaves, cfg.anchor_ratios)
-    head = make_head(cfg.channels, anchors.num_anchors_per_location()[0], data.num_classes)
+    head = make_head(cfg.channels, anchors.num_anchors_per_location()[0], data.num_classes, cfg.head_convs)
     neck = LateralNeck(backbone.out_channels, cfg.channels)
     model = NASFPNRetinaNet(backbone, neck, [head], data.num_classes, anchors, focal_gamma=cfg.focal_gamma).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.backbone_pretrain_lr, momentum=0.9, weight_decay=1e-4)
@@ -89,30 +89,35 @@ def _pretrain(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> Ba
         opt.step()
         if step % 250 == 0 or step == steps - 1:
             log.info("backbone pre-training step %d/%d loss %.3f", step + 1, steps, loss.item())
-    return backbone
+    return backbone, head
 
 
-def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, str]:
-    """The dataset's backbone, trained on first use (cached on disk), frozen and in eval mode."""
+def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, dict, str]:
+    """The dataset's backbone, trained on first use (cached on disk), frozen and in eval mode,
+    with the state of the head it was trained with (a common head initialisation for trials)."""
     key = backbone_key(cfg)
     path = cache_root(cfg.cache_dir) / "backbones" / f"{key}.pt"
+    backbone = build_backbone(cfg.backbone, cfg.backbone_width)
     if path.exists():
-        backbone = build_backbone(cfg.backbone, cfg.backbone_width)
-        backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        backbone.load_state_dict(state["backbone"])
     else:
-        backbone = _pretrain(cfg, data, device).cpu()
+        trained, head = _pretrain(cfg, data, device)
+        state = {"backbone": trained.cpu().state_dict(), "head": head.cpu().state_dict()}
+        backbone.load_state_dict(state["backbone"])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{key}.{os.getpid()}.pt")
-        torch.save(backbone.state_dict(), tmp)
+        torch.save(state, tmp)
         os.replace(tmp, path)
     backbone.eval().requires_grad_(False)
-    return backbone.to(device), key
+    return backbone.to(device), state["head"], key
 
 
 @dataclass
 class CachedFeatures:
     """C3..C5 of every train image (as is and flipped) and of every reward image."""
 
+    head_state: dict  # the pre-training head (state_dict)
     train: list[torch.Tensor]  # per level (N, C_l, H_l, W_l)
     train_flipped: list[torch.Tensor]
     train_boxes_flipped: list[torch.Tensor]
@@ -131,12 +136,13 @@ def _extract(backbone: Backbone, images: ImageSet, flip: bool, device: torch.dev
 
 def cached_features(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, CachedFeatures]:
     """Frozen backbone and the features of every image, computed once per process."""
-    backbone, key = frozen_backbone(cfg, data, device)
+    backbone, head_state, key = frozen_backbone(cfg, data, device)
     cache_key = f"{key}/{device}"
     if cache_key not in _FEATURE_CACHE:
         size = data.image_size
         flipped_boxes = [torch.stack([size - b[:, 2], b[:, 1], size - b[:, 0], b[:, 3]], 1) for b in data.train.boxes]
         _FEATURE_CACHE[cache_key] = CachedFeatures(
+            head_state=head_state,
             train=_extract(backbone, data.train, False, device, cfg.eval_batch_size),
             train_flipped=_extract(backbone, data.train, True, device, cfg.eval_batch_size) if cfg.hflip else [],
             train_boxes_flipped=flipped_boxes,

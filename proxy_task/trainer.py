@@ -201,6 +201,7 @@ def train_and_evaluate(
         dropblock_prob=cfg.dropblock_prob,
         dropblock_size=cfg.dropblock_size,
         anytime=cfg.anytime,
+        head_convs=cfg.head_convs,
         anchor_scale=cfg.anchor_scale,
         anchor_octaves=cfg.anchor_octaves,
         anchor_ratios=cfg.anchor_ratios,
@@ -212,6 +213,9 @@ def train_and_evaluate(
         detections_per_img=cfg.detections_per_img,
         eval_exit=cfg.eval_exit,
     ).to(dev)
+    if feats is not None and cfg.pretrained_head:
+        for head in model.heads:  # the same trained start for every genotype
+            head.load_state_dict(feats.head_state)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
