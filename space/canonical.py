@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 
 from space.expansion import MergeNode, expand
-from space.genotype import Genotype
+from space.genotype import Genotype, GenotypeError
 
 HASH_CHARS = 16  # 64 bits: collisions are negligible for the ~1e4-1e5 samples of a search
+MAX_TIE_ORDERS = 5040  # 7!: ~0.1 s; 9 identical cells would take ~13 s, 12 about a day
 
 
 def _digest(obj: object) -> str:
@@ -57,15 +59,32 @@ def _encode(nodes: tuple[MergeNode, ...], order: list[int], n_inputs: int) -> li
     return out
 
 
+def _tie_groups(genotype: Genotype, nodes: tuple[MergeNode, ...]) -> list[list[int]]:
+    # nodes grouped by Merkle label (a group of several = structurally identical nodes), by label
+    labels = _merkle_labels(genotype, nodes)[genotype.num_levels :]
+    groups: dict[str, list[int]] = {}
+    for k in sorted(range(len(nodes)), key=lambda k: labels[k]):
+        groups.setdefault(labels[k], []).append(k)
+    return [groups[key] for key in sorted(groups)]
+
+
+def check_hashable(genotype: Genotype) -> None:
+    """Raise GenotypeError if the hash would try more than MAX_TIE_ORDERS orderings of
+    structurally identical cells (the tie-break is factorial in their number)."""
+    groups = _tie_groups(genotype, expand(genotype))
+    if math.prod(math.factorial(len(g)) for g in groups) > MAX_TIE_ORDERS:
+        largest = max(len(g) for g in groups)
+        raise GenotypeError(
+            f"{largest} structurally identical cells: too many to hash canonically"
+            f" (at most {MAX_TIE_ORDERS} orderings of identical cells); remove the duplicate cells"
+        )
+
+
 def canonical_encoding(genotype: Genotype) -> list[object]:
     """The relabelling-invariant description that the hash is taken of."""
     nodes = expand(genotype)
     n_in = genotype.num_levels
-    labels = _merkle_labels(genotype, nodes)[n_in:]
-    groups: dict[str, list[int]] = {}
-    for k in sorted(range(len(nodes)), key=lambda k: labels[k]):
-        groups.setdefault(labels[k], []).append(k)
-    ordered_groups = [groups[key] for key in sorted(groups)]
+    ordered_groups = _tie_groups(genotype, nodes)
     best = None
     # Ties are structurally identical nodes: rare, and groups are tiny (usually size 1).
     for perms in itertools.product(*(itertools.permutations(g) for g in ordered_groups)):

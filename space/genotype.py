@@ -127,6 +127,9 @@ class Genotype:
                         " output cell; each level needs exactly one output cell"
                     )
                 seen_outputs.add(cell.level)
+        from space.canonical import check_hashable
+
+        check_hashable(self)  # a file with many identical cells must not hang every tool
 
     def _validate_cell(self, k: int, cell: Cell, pool_size: int) -> None:
         if not _is_int(cell.level) or not (self.min_level <= cell.level <= self.max_level):
@@ -174,6 +177,10 @@ def from_controller_string(values: Sequence[int], min_level: int = 3, max_level:
     level_index indexes the levels from the top: 0 -> max_level ... L-1 -> min_level;
     op 0 = sum, 1 = attention. The last L cells are the outputs.
     """
+    if not isinstance(values, (list, tuple)):
+        raise GenotypeError(f"controller string must be a list of integers, got {type(values).__name__}")
+    if not (_is_int(min_level) and _is_int(max_level)):
+        raise GenotypeError("min_level and max_level must be integers")
     values = list(values)
     if len(values) % 4 != 0 or not values:
         raise GenotypeError(f"controller string length {len(values)} is not a positive multiple of 4")
