@@ -121,7 +121,9 @@ def _open_record(run_dir: Path, strategy_name: str, cfg: dict[str, Any]) -> Tria
 
 
 def _prepare_data(task: dict[str, Any]) -> None:
-    """Build the dataset and the frozen backbone once, in the driver, before workers start."""
+    """Build the dataset and the frozen backbone once, in the driver, before workers start.
+
+    Raises SearchSetupError for data that cannot be used (one line)."""
     import torch
 
     from proxy_task.data import load_proxy_data
@@ -129,7 +131,10 @@ def _prepare_data(task: dict[str, Any]) -> None:
 
     cfg = ProxyTaskConfig(**task)
     print(f"preparing proxy data ({cfg.name}) ...", file=sys.stderr, flush=True)
-    data = load_proxy_data(cfg)
+    try:
+        data = load_proxy_data(cfg)
+    except (OSError, ValueError) as e:  # DataError, missing files, malformed annotation JSON
+        raise SearchSetupError(f"proxy_task data: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if cfg.freeze_backbone:
         frozen_backbone(cfg, data, torch.device("cpu"))
 
