@@ -1,0 +1,596 @@
+"""Fault injection into real Ray searches: `python -m benchmarks.reliability [--quick]`.
+
+Every scenario runs a real local Ray cluster and the real search driver (`run_search`),
+with faults injected at chosen trial steps or driver moments:
+
+  worker    a trial's worker process SIGKILLed mid-trial (tiny proxy): retried, budget met
+  driver    the driver (and its local cluster) SIGKILLed during a trial, inside the record's
+            INSERT, right after the record append (before tell), during a controller update,
+            while the controller state is written; the same command run again must finish
+            with every completed trial kept exactly once and the state consistent
+  trial     non-finite loss, an always-raising trial, a trial past trial_timeout_s:
+            recorded with status and error, failure reward, the search goes on
+  record    the record file damaged at its tail: refused (one line, exit 2) by
+            `python -m search.run` and `python -m results top`; earlier records intact
+            after the suggested recovery; a torn WAL tail is dropped by SQLite itself
+  soak      hundreds of trivial trials: driver RSS at start and end
+
+Trials other than the worker scenario use a stand-in for `proxy_task.train_and_evaluate`
+(fixed metrics after a short sleep) inside the real `search.trainable.run_trial`, so the
+trial's status/timeout handling is the real one. A driver scenario runs this module as a
+subprocess (`python -m benchmarks.reliability _driver SPEC.json`) that installs its kill
+hook once (a marker file), so running the same command again is the resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+DRIVER_KILL_POINTS = ("during_trial", "inside_insert", "after_append", "controller_update", "state_write")
+TRIAL_FAULTS = ("worker_kill", "nonfinite", "raise", "hang", "kill_driver")
+
+
+# -- trials (run inside Ray workers) ------------------------------------------------------
+def fake_metrics(genotype: Any, seconds: float) -> dict[str, Any]:
+    """Plain metrics of a 'trained' genotype, deterministic in its hash, after `seconds`."""
+    time.sleep(seconds)
+    u = int(hashlib.sha256(genotype.hash().encode()).hexdigest()[:8], 16) / 2**32
+    return {
+        "ap": 0.1 + 0.4 * u,
+        "ap50": 0.2 + 0.5 * u,
+        "params": 1000 + len(genotype.cells),
+        "macs": 10_000 + len(genotype.cells),
+        "eval_latency_ms": 1.0,
+        "train_time_s": seconds,
+    }
+
+
+def first_attempt(marker_dir: str, key: str) -> bool:
+    """True exactly once per (marker_dir, key), across processes (O_EXCL marker file)."""
+    try:
+        os.close(os.open(os.path.join(marker_dir, key), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+def faulty_trial(faults: dict[int, str], marker_dir: str, *, proxy: bool = False, seconds: float = 1.0) -> Callable:
+    """A trainable with run_trial's arguments that injects `faults[step]` into that step.
+
+    worker_kill: SIGKILL this worker mid-way through the first attempt (after the first epoch
+    with `proxy`, else `seconds/3` in), later attempts train normally;
+    nonfinite: raise NonFiniteLossError; raise: RuntimeError on every attempt; hang: loop
+    until the per-trial deadline stops it; kill_driver: SIGKILL the driver's process group
+    (env NASFPN_DRIVER_PGID) on the first attempt, mid-trial. `proxy`: train the tiny proxy.
+    """
+    faults = {int(k): v for k, v in faults.items()}
+
+    def trial(config: dict[str, Any], *, task: dict[str, Any], seed: int, device: str, cpus: float,
+              time_limit_s: float | None) -> None:  # fmt: skip
+        import proxy_task
+        import proxy_task.trainer
+        from search.trainable import run_trial
+
+        step = int(config["step"])
+        fault = faults.get(step)
+        first = fault is not None and first_attempt(marker_dir, f"{fault}-{step}")
+
+        def train(genotype: Any, task_cfg: Any, seed: int, device: str, **kw: Any) -> dict[str, Any]:
+            if fault == "nonfinite":
+                raise proxy_task.NonFiniteLossError(3, float("nan"))
+            if fault == "raise":
+                raise RuntimeError(f"injected: trial {step} always raises")
+            if fault == "hang":
+                while True:  # a trial stuck in Python code; the deadline interrupts it
+                    time.sleep(0.05)
+            if first and fault == "kill_driver":  # the driver and its local cluster, this worker too
+                threading.Timer(seconds / 3, os.killpg, (int(os.environ["NASFPN_DRIVER_PGID"]), signal.SIGKILL)).start()
+            if first and fault == "worker_kill" and proxy:  # after the first epoch, before evaluation
+                kw["on_epoch"] = lambda epoch, metrics: os.kill(os.getpid(), signal.SIGKILL)
+            elif first and fault == "worker_kill":
+                threading.Timer(seconds / 3, os.kill, (os.getpid(), signal.SIGKILL)).start()
+            if proxy:
+                return proxy_task.trainer.train_and_evaluate(genotype, task_cfg, seed, device, **kw)
+            return fake_metrics(genotype, seconds)
+
+        proxy_task.train_and_evaluate = train  # what run_trial calls, in this worker only
+        try:
+            run_trial(config, task=task, seed=seed, device=device, cpus=cpus, time_limit_s=time_limit_s)
+        finally:
+            proxy_task.train_and_evaluate = proxy_task.trainer.train_and_evaluate
+
+    trial.__name__ = "faulty_trial"
+    return trial
+
+
+# -- config and run checks -------------------------------------------------------------
+def compose(storage: Path, *overrides: str) -> dict[str, Any]:
+    """Resolved config of a tiny search under `storage` (the Hydra entry point's path)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from omegaconf import OmegaConf
+
+    from search.config import register_configs
+
+    register_configs()
+    with initialize_config_module(version_base=None, config_module="search.conf"):
+        cfg = hydra_compose(
+            "search",
+            overrides=[
+                f"storage_path={storage}",
+                "proxy_task=tiny",
+                "ray.num_cpus=2",
+                "wandb.mode=disabled",
+                "time_budget_s=null",
+                *overrides,
+            ],  # fmt: skip
+        )
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def read_records(run_dir: Path) -> list[Any]:
+    from results import TrialStore
+
+    db = run_dir / "trials.sqlite"
+    if not db.exists():
+        return []
+    with TrialStore(db, readonly=True) as store:
+        return store.records()
+
+
+def controller_stats(run_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The saved controller state's counters (num_told, num_pending, ...)."""
+    import controller
+    from search.config import controller_options
+    from search.state import load_state
+    from space import SearchSpace
+
+    name, options = controller_options(cfg["controller"])
+    strategy = controller.build(name, SearchSpace(), **options, failure_reward=cfg["failure_reward"], seed=cfg["seed"])
+    load_state(strategy, run_dir / "controller_state.pt")
+    return strategy.stats()
+
+
+def check_complete(run_dir: Path, cfg: dict[str, Any], before: list[Any] | None = None) -> dict[str, Any]:
+    """Counts and invariants of a finished run; `before`: records seen before a fault."""
+    after = read_records(run_dir)
+    trained = [r for r in after if not r.cache_hit]
+    ids = [r.trial_id for r in after]
+    steps = [r.step for r in after]
+    kept = {r.trial_id: r for r in after}
+    lost = [r.trial_id for r in before or [] if r.trial_id not in kept or kept[r.trial_id] != r]
+    stats = controller_stats(run_dir, cfg)
+    problems = []
+    if len(trained) != cfg["num_trials"]:
+        problems.append(f"{len(trained)} trained of {cfg['num_trials']}")
+    if len(ids) != len(set(ids)) or len(steps) != len(set(steps)):
+        problems.append("a trial or step recorded twice")
+    if lost:
+        problems.append(f"lost {lost}")
+    if before and ids[: len(before)] != [r.trial_id for r in before]:
+        problems.append("earlier records reordered")
+    if stats["num_told"] != len(after) or stats["num_pending"]:
+        problems.append(f"controller told {stats['num_told']} of {len(after)}, {stats['num_pending']} pending")
+    return {"records": after, "trained": len(trained), "lost": len(lost), "stats": stats, "problems": problems}
+
+
+# -- the driver subprocess ---------------------------------------------------------------
+def _kill_group() -> None:
+    sys.stderr.flush()
+    os.killpg(os.getpgid(0), signal.SIGKILL)  # the driver and its local Ray cluster, like kill -9
+
+
+def install_kill_hook(point: str, at: int, marker_dir: str) -> None:
+    """Patch the driver so it SIGKILLs its process group at `point`, the `at`-th time, once."""
+    import torch
+
+    import search.state
+    from controller.policy_gradient import PolicyGradientStrategy
+    from results import TrialStore
+    from search.searcher import ControllerSearcher
+
+    count = {"n": 0}
+
+    def due() -> bool:
+        count["n"] += 1
+        return count["n"] == at and first_attempt(marker_dir, f"driver-{point}")
+
+    if point == "during_trial":
+        pass  # the trial at step `at` kills the driver itself (fault kill_driver), see driver_main
+    elif point in ("inside_insert", "after_append"):
+        append = TrialStore.append
+
+        def append_then_kill(self: Any, record: Any) -> bool:
+            if point == "inside_insert" and due():
+                # killed while SQLite executes the INSERT: the record is not committed
+                self._conn.set_progress_handler(lambda: _kill_group(), 1)
+            written = append(self, record)
+            if point == "after_append" and due():
+                _kill_group()  # committed, not yet told to the controller nor saved
+            return written
+
+        TrialStore.append = append_then_kill  # type: ignore[method-assign]
+    elif point == "controller_update":
+        step = PolicyGradientStrategy._step
+
+        def step_then_kill(self: Any, loss: Any) -> None:
+            step(self, loss)
+            if due():
+                _kill_group()  # after the first optimizer step of an update: the update is half done
+
+        PolicyGradientStrategy._step = step_then_kill  # type: ignore[method-assign]
+    elif point == "state_write":
+        save = torch.save
+
+        def torn_save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+            if due():
+                save(obj, f, *args, **kwargs)
+                with open(f, "r+b") as fh:  # half of the temp file, then the kill
+                    fh.truncate(os.path.getsize(f) // 2)
+                _kill_group()
+            save(obj, f, *args, **kwargs)
+
+        search.state.torch = _TorchWithSave(torn_save)  # type: ignore[attr-defined]
+    else:
+        raise ValueError(f"unknown kill point {point!r}, expected one of {DRIVER_KILL_POINTS}")
+
+
+class _TorchWithSave:
+    """search.state's view of torch with `save` replaced (load and the rest unchanged)."""
+
+    def __init__(self, save: Callable[..., None]) -> None:
+        import torch
+
+        self._torch = torch
+        self.save = save
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._torch, name)
+
+
+def driver_main(spec_path: str) -> int:
+    """`_driver SPEC.json`: run_search(spec.cfg) with the spec's trial faults and kill hook."""
+    spec = json.loads(Path(spec_path).read_text())
+    os.environ["NASFPN_DRIVER_PGID"] = str(os.getpgid(0))
+    faults = dict(spec.get("faults", {}))
+    if spec.get("kill"):
+        install_kill_hook(spec["kill"], spec.get("kill_at", 1), spec["marker_dir"])
+    if spec.get("kill") == "during_trial":
+        faults[spec.get("kill_at", 1)] = "kill_driver"
+    from search.driver import SearchSetupError, run_search
+
+    trainable = faulty_trial(faults, spec["marker_dir"], seconds=spec.get("seconds", 1.0))
+    try:
+        summary = run_search(spec["cfg"], trainable)
+    except SearchSetupError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in summary.items() if isinstance(v, (int, float, str))}))
+    return 0
+
+
+def run_driver(spec: dict[str, Any], work: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `python -m benchmarks.reliability _driver SPEC` in its own process group."""
+    spec_path = work / f"spec-{spec['cfg']['name']}.json"
+    spec_path.write_text(json.dumps(spec))
+    cmd = [sys.executable, "-m", "benchmarks.reliability", "_driver", str(spec_path)]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(cmd, cwd=root, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        try:  # whatever is left of its group (its Ray cluster), ours only
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+# -- scenarios -----------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One line of the fault table."""
+
+    scenario: str
+    injected: int
+    survived: int
+    lost: int = 0
+    note: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def scenario_worker_kill(work: Path, budget: int, kill_steps: list[int]) -> Row:
+    """SIGKILL the worker mid-trial on the first attempt of `kill_steps` (tiny proxy)."""
+    from search.driver import run_search
+
+    cfg = compose(work, "name=worker-kill", f"num_trials={budget}", "concurrency=2", "max_retries=1")
+    markers = work / "markers-worker"
+    markers.mkdir()
+    run_search(cfg, faulty_trial(dict.fromkeys(kill_steps, "worker_kill"), str(markers), proxy=True, seconds=2.0))
+    check = check_complete(work / "worker-kill", cfg)
+    killed = sum(first_attempt_used(markers, f"worker_kill-{s}") for s in kill_steps)
+    by_step = {r.step: r for r in check["records"]}
+    ok = [s for s in kill_steps if s in by_step and by_step[s].status == "ok"]
+    problems = check["problems"] + [f"step {s} not ok after retry" for s in kill_steps if s not in ok]
+    return Row("worker SIGKILL mid-trial (tiny proxy)", killed, len(ok) if not check["problems"] else 0,
+               check["lost"], f"{check['trained']}/{budget} trained, retried steps {ok}", problems)  # fmt: skip
+
+
+def first_attempt_used(marker_dir: Path, key: str) -> bool:
+    return (marker_dir / key).exists()
+
+
+def scenario_driver_kill(work: Path, point: str, budget: int) -> Row:
+    """Kill the driver at `point`, run the same command again, check nothing was lost."""
+    name = f"driver-{point.replace('_', '-')}"
+    overrides = [f"name={name}", f"num_trials={budget}", "concurrency=2", "controller.batch_size=2"]
+    cfg = compose(work, *overrides)
+    markers = work / f"markers-{name}"
+    markers.mkdir()
+    at = {"during_trial": 3, "inside_insert": 3, "after_append": 3, "controller_update": 2, "state_write": 6}[point]
+    spec = {"cfg": cfg, "kill": point, "kill_at": at, "marker_dir": str(markers), "seconds": 1.5}
+    first = run_driver(spec, work)
+    run_dir = work / name
+    problems = []
+    if first.returncode != -signal.SIGKILL:
+        problems.append(f"first run ended with {first.returncode}, not killed: {first.stderr[-300:]}")
+    before = read_records(run_dir)
+    pending_at_kill = controller_stats(run_dir, cfg)["num_pending"] if (run_dir / "controller_state.pt").exists() else 0
+    again = run_driver(spec, work)
+    if again.returncode != 0:
+        problems.append(f"resume failed ({again.returncode}): {again.stderr.strip().splitlines()[-1:]}")
+        return Row(f"driver SIGKILL: {point.replace('_', ' ')}", 1, 0, len(before), "", problems)
+    check = check_complete(run_dir, cfg, before)
+    problems += check["problems"]
+    note = f"{len(before)} recorded at kill, {pending_at_kill} pending; then {check['trained']}/{budget}"
+    return Row(f"driver SIGKILL: {point.replace('_', ' ')}", 1, int(not problems), check["lost"], note, problems)
+
+
+def scenario_trial_failures(work: Path, budget: int) -> Row:
+    """Non-finite loss, an always-raising trial and a hung trial, in one search."""
+    from search.driver import run_search
+
+    cfg = compose(work, "name=trial-faults", f"num_trials={budget}", "concurrency=2", "max_retries=1",
+                  "trial_timeout_s=4", "failure_reward=-1.0")  # fmt: skip
+    markers = work / "markers-trials"
+    markers.mkdir()
+    faults = {1: "nonfinite", 2: "raise", 3: "hang"}
+    run_search(cfg, faulty_trial(faults, str(markers), seconds=0.5))
+    check = check_complete(work / "trial-faults", cfg)
+    by_step = {r.step: r for r in check["records"]}
+    expect = {1: ("nonfinite", "non-finite loss nan"), 2: ("failed", "always raises"), 3: ("timeout", "4 s limit")}
+    survived, problems = 0, list(check["problems"])
+    for step, (status, words) in expect.items():
+        r = by_step.get(step)
+        if r and r.status == status and r.reward is None and words in (r.error or ""):
+            survived += 1
+        else:
+            problems.append(f"step {step}: {r and (r.status, r.error)} (expected {status}, '{words}')")
+    if check["stats"]["num_failed"] != len(expect):
+        problems.append(f"controller counted {check['stats']['num_failed']} failure rewards, expected {len(expect)}")
+    if check["problems"]:
+        survived = 0
+    note = f"{check['trained']}/{budget} trained; " + ", ".join(f"{by_step[s].status}" for s in expect if s in by_step)
+    return Row("trial: non-finite loss, raises, past timeout", len(expect), survived, check["lost"], note, problems)
+
+
+def one_line_error(r: subprocess.CompletedProcess[str], words: str) -> bool:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    return r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr and words in lines[0]
+
+
+def damage_variants() -> dict[str, Callable[[Path], None]]:
+    """Ways a record file's tail gets damaged (each applied to a closed, checkpointed file)."""
+
+    def garbage_tail(p: Path) -> None:
+        with open(p, "ab") as f:
+            f.write(b"\x00torn write\x17" * 37)
+
+    def cut_mid_page(p: Path) -> None:
+        os.truncate(p, p.stat().st_size - 1500)
+
+    def scrambled_last_page(p: Path) -> None:
+        with open(p, "r+b") as f:
+            f.seek(-4096 + 200, os.SEEK_END)
+            f.write(bytes(range(256)) * 8)
+
+    return {"garbage tail": garbage_tail, "cut mid-page": cut_mid_page, "scrambled last page": scrambled_last_page}
+
+
+def scenario_damaged_record(work: Path, source_run: Path, cfg: dict[str, Any]) -> tuple[Row, int, int]:
+    """Damage a finished run's record: refused by both CLIs, recoverable, earlier records intact.
+
+    Returns the row and (bad inputs tried, clear errors given)."""
+    good = read_records(source_run)
+    tried = clear = 0
+    problems: list[str] = []
+    survived = 0
+    for kind, damage in damage_variants().items():
+        run_dir = work / f"damaged-{kind.replace(' ', '-')}"
+        shutil.copytree(source_run, run_dir, ignore=shutil.ignore_patterns("tune"))
+        db = run_dir / "trials.sqlite"
+        damage(db)
+        search_cmd = [sys.executable, "-m", "search.run", f"storage_path={work}", f"name={run_dir.name}",
+                      "proxy_task=tiny", "wandb.mode=disabled", f"num_trials={cfg['num_trials'] + 2}"]  # fmt: skip
+        top_cmd = [sys.executable, "-m", "results", "top", str(run_dir)]
+        ok = True
+        for cmd in (search_cmd, top_cmd):
+            tried += 1
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent.parent)
+            if one_line_error(r, "trial record"):
+                clear += 1
+            else:
+                ok = False
+                problems.append(f"{kind}: {' '.join(cmd[2:4])} -> rc {r.returncode}: {r.stderr.strip()[-300:]}")
+        recovered = recover(db, run_dir / "recovered.sqlite")
+        if [r.trial_id for r in recovered[: len(good)]] != [r.trial_id for r in good][: len(recovered)]:
+            ok = False
+            problems.append(f"{kind}: recovered records differ from the originals")
+        lost = len(good) - len(recovered)
+        if lost > 1:  # at most the torn last page's records are gone
+            ok = False
+            problems.append(f"{kind}: recovery kept {len(recovered)} of {len(good)}")
+        survived += ok
+    row = Row("record file damaged at its tail", len(damage_variants()), survived, 0,
+              f"{len(good)} records; refused by search.run and results top, recovered with sqlite3 .recover",
+              problems)  # fmt: skip
+    return row, tried, clear
+
+
+def recover(db: Path, out: Path) -> list[Any]:
+    """The recovery the error message suggests (`sqlite3 DB .recover | sqlite3 OUT`); its records."""
+    from results import TrialStore
+
+    dump = subprocess.run(["sqlite3", str(db), ".recover"], capture_output=True, check=True)
+    subprocess.run(["sqlite3", str(out)], input=dump.stdout, capture_output=True, check=True)
+    with TrialStore(out, readonly=True) as store:
+        return store.records()
+
+
+def scenario_torn_wal(work: Path, records: list[Any]) -> Row:
+    """A driver killed mid-commit leaves a torn WAL tail: SQLite drops it, the rest stays."""
+    from results import TrialStore
+
+    db = work / "torn-wal" / "trials.sqlite"
+    store = TrialStore(db)
+    for r in records:
+        store.append(r)
+    snapshot = work / "torn-wal-copy"
+    snapshot.mkdir()
+    for suffix in ("", "-wal"):  # copied while the writer holds the WAL, as a kill -9 leaves it
+        shutil.copy(f"{db}{suffix}", f"{snapshot / 'trials.sqlite'}{suffix}")
+    store.close()
+    wal = snapshot / "trials.sqlite-wal"
+    os.truncate(wal, wal.stat().st_size - 700)  # the last commit torn in the middle of a frame
+    kept = read_records(snapshot)
+    ok = [r.trial_id for r in kept] == [r.trial_id for r in records[: len(kept)]] and len(kept) == len(records) - 1
+    problems = [] if ok else [f"torn WAL: kept {len(kept)} of {len(records)}"]
+    return Row("record WAL torn mid-commit", 1, int(ok), 0,
+               f"last (uncommitted) append dropped, {len(kept)} earlier intact", problems)  # fmt: skip
+
+
+def scenario_soak(work: Path, trials: int) -> tuple[Row, dict[str, float]]:
+    """Hundreds of trivial trials in one driver: RSS sampled after every trial."""
+    import psutil
+
+    from search.driver import run_search
+    from search.searcher import ControllerSearcher
+
+    cfg = compose(work, "name=soak", f"num_trials={trials}", "concurrency=2")
+    proc = psutil.Process()
+    samples: list[tuple[int, float, float]] = []
+    finish = ControllerSearcher._finish
+
+    def finish_and_sample(self: Any, sample: Any, record: Any) -> None:
+        finish(self, sample, record)
+        samples.append((len(samples) + 1, proc.memory_info().rss / 2**20, time.monotonic()))
+
+    rss_start = proc.memory_info().rss / 2**20
+    ControllerSearcher._finish = finish_and_sample  # type: ignore[method-assign]
+    try:
+        run_search(cfg, faulty_trial({}, str(work), seconds=0.0))
+    finally:
+        ControllerSearcher._finish = finish  # type: ignore[method-assign]
+    check = check_complete(work / "soak", cfg)
+    tenth = max(1, len(samples) // 10)
+    warm = samples[tenth - 1][1]
+    end = samples[-1][1]
+    rate = lambda part: (part[-1][2] - part[0][2]) / max(1, len(part) - 1)  # noqa: E731
+    figures = {
+        "trials": len(samples),
+        "rss_before_mb": rss_start,
+        "rss_first_mb": samples[0][1],
+        "rss_warm_mb": warm,
+        "warm_at": tenth,
+        "rss_end_mb": end,
+        "rss_max_mb": max(s[1] for s in samples),
+        "growth_mb_per_100": (end - warm) / max(1, len(samples) - tenth) * 100,
+        "s_per_trial_first": rate(samples[: 2 * tenth]),
+        "s_per_trial_last": rate(samples[-2 * tenth :]),
+    }
+    row = Row(f"soak: {trials} trivial trials, one driver", 0, int(not check["problems"]), check["lost"],
+              f"{check['trained']}/{trials} trained", check["problems"])  # fmt: skip
+    return row, figures
+
+
+# -- main ----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_driver"]:
+        return driver_main(argv[1])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer kill points and a shorter soak (~5 min)")
+    p.add_argument("--keep", default=None, help="keep the runs in this directory (default: a temp dir)")
+    args = p.parse_args(argv)
+    work = Path(args.keep or tempfile.mkdtemp(prefix="nasfpn-reliability-")).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NASFPN_CACHE", str(work / "cache"))
+    points = ("during_trial", "after_append", "controller_update") if args.quick else DRIVER_KILL_POINTS
+    soak_trials = 100 if args.quick else 300
+    rows: list[Row] = []
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        start = time.monotonic()
+        print(f"[reliability] {name} ...", file=sys.stderr, flush=True)
+        out = fn()
+        timings[name] = time.monotonic() - start
+        return out
+
+    rows.append(timed("worker kill", lambda: scenario_worker_kill(work, 4 if args.quick else 6, [1, 3])))
+    for point in points:
+        rows.append(timed(f"driver kill {point}", lambda point=point: scenario_driver_kill(work, point, 8)))
+    rows.append(timed("trial failures", lambda: scenario_trial_failures(work, 6)))
+    source = work / "driver-after-append"
+    source_cfg = compose(work, "name=driver-after-append", "num_trials=8")
+    row, tried, clear = timed("damaged record", lambda: scenario_damaged_record(work, source, source_cfg))
+    rows.append(row)
+    rows.append(timed("torn WAL", lambda: scenario_torn_wal(work, read_records(source))))
+    soak_row, soak = timed("soak", lambda: scenario_soak(work, soak_trials))
+    rows.append(soak_row)
+    print_table(rows, tried, clear, soak, timings)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(not r.problems and r.lost == 0 for r in rows) else 1
+
+
+def print_table(rows: list[Row], tried: int, clear: int, soak: dict[str, float], timings: dict[str, float]) -> None:
+    print(f"\n{'fault':<46} {'injected':>8} {'survived':>8} {'lost':>5}  note")
+    for r in rows:
+        print(f"{r.scenario:<46} {r.injected:>8} {r.survived:>8} {r.lost:>5}  {r.note}")
+        for problem in r.problems:
+            print(f"{'':<46} PROBLEM: {problem}")
+    injected = sum(r.injected for r in rows)
+    survived = sum(r.survived for r in rows if r.injected)
+    print(f"{'total':<46} {injected:>8} {survived:>8} {sum(r.lost for r in rows):>5}")
+    print(f"bad record files given to the CLIs: {tried}, clear one-line errors: {clear}")
+    print(
+        f"soak: {soak['trials']:.0f} trials; driver RSS {soak['rss_before_mb']:.0f} MB before Ray,"
+        f" {soak['rss_first_mb']:.0f} MB after trial 1, {soak['rss_warm_mb']:.0f} MB after trial"
+        f" {soak['warm_at']:.0f}, {soak['rss_end_mb']:.0f} MB at the end (max {soak['rss_max_mb']:.0f});"
+        f" {soak['growth_mb_per_100']:+.1f} MB per 100 trials after warm-up;"
+        f" {soak['s_per_trial_first']:.2f} s/trial early, {soak['s_per_trial_last']:.2f} s/trial late"
+    )
+    print("wall: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + f"; total {sum(timings.values()):.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
