@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import logging
 
 import numpy as np
 
@@ -44,7 +45,17 @@ def coco_box_ap(ground_truth: dict, detections: list[dict], backend: str = "fast
         return dict.fromkeys(STAT_NAMES, 0.0)
     COCO, COCOeval = _coco_api(backend)
     gt_doc = {"info": {}, **ground_truth}
-    with contextlib.redirect_stdout(io.StringIO()):  # both libraries print progress
+    quiet = logging.getLogger("faster_coco_eval")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # faster-coco-eval logs its summary at INFO
+    try:
+        return _evaluate(COCO, COCOeval, gt_doc, detections)
+    finally:
+        quiet.setLevel(level)
+
+
+def _evaluate(COCO, COCOeval, gt_doc: dict, detections: list[dict]) -> dict[str, float]:  # noqa: N803
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         gt = COCO()
         gt.dataset = copy.deepcopy(gt_doc)
         gt.createIndex()
