@@ -469,8 +469,8 @@ def recover(db: Path, out: Path) -> list[Any]:
                 store.append(TrialRecord.from_row(row))
             for key, value in src.execute("SELECT key, value FROM meta"):
                 store.set_meta(key, json.loads(value))
-        except sqlite3.DatabaseError:
-            pass  # the damaged part: everything before it is kept
+        except (sqlite3.DatabaseError, TypeError, ValueError):
+            pass  # the damaged part (unreadable page, garbled row): everything before it is kept
         finally:
             src.close()
         return store.records()
