@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 import space
 from proxy_task.augment import make_augmentation, normalize
+from proxy_task.backbones import build_backbone
 from proxy_task.config import ProxyTaskConfig
 from proxy_task.data import ProxyData, load_proxy_data
 from proxy_task.detector import NASFPNRetinaNet, build_detector
@@ -187,8 +188,6 @@ def train_and_evaluate(
     backbone, feats = cached_features(cfg, data, dev) if cfg.freeze_backbone else (None, None)
     torch.manual_seed(seed)
     if backbone is None:
-        from proxy_task.backbones import build_backbone
-
         backbone = build_backbone(cfg.backbone, cfg.backbone_width, cfg.backbone_weights)
     model = build_detector(
         genotype,
