@@ -498,23 +498,26 @@ def scenario_torn_wal(work: Path, records: list[Any]) -> Row:
                f"last (uncommitted) append dropped, {len(kept)} earlier intact", problems)  # fmt: skip
 
 
+def rss_mb() -> float:
+    """This process's resident memory in MiB (Linux /proc; psutil is not a dependency)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def scenario_soak(work: Path, trials: int) -> tuple[Row, dict[str, float]]:
     """Hundreds of trivial trials in one driver: RSS sampled after every trial."""
-    import psutil
-
     from search.driver import run_search
     from search.searcher import ControllerSearcher
 
     cfg = compose(work, "name=soak", f"num_trials={trials}", "concurrency=2")
-    proc = psutil.Process()
     samples: list[tuple[int, float, float]] = []
     finish = ControllerSearcher._finish
 
     def finish_and_sample(self: Any, sample: Any, record: Any) -> None:
         finish(self, sample, record)
-        samples.append((len(samples) + 1, proc.memory_info().rss / 2**20, time.monotonic()))
+        samples.append((len(samples) + 1, rss_mb(), time.monotonic()))
 
-    rss_start = proc.memory_info().rss / 2**20
+    rss_start = rss_mb()
     ControllerSearcher._finish = finish_and_sample  # type: ignore[method-assign]
     try:
         run_search(cfg, faulty_trial({}, str(work), seconds=0.0))
