@@ -454,26 +454,10 @@ def scenario_damaged_record(work: Path, source_run: Path, cfg: dict[str, Any]) -
 
 
 def recover(db: Path, out: Path) -> list[Any]:
-    """Copy every trial and meta row SQLite can still read from a damaged record into a new
-    TrialStore at `out`, in order; returns the records. (`sqlite3 DB .recover`, the hint the
-    error gives, fails on these records with sqlite 3.40: see the reliability notes.)"""
-    import sqlite3
+    """Salvage the readable rows of a damaged record (what `python -m results recover` does)."""
+    from results.recover import recover_record
 
-    from results import TrialRecord, TrialStore
-    from results.record import FIELDS
-
-    src = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-    with TrialStore(out) as store:
-        try:
-            for row in src.execute(f"SELECT {', '.join(FIELDS)} FROM trials ORDER BY seq"):
-                store.append(TrialRecord.from_row(row))
-            for key, value in src.execute("SELECT key, value FROM meta"):
-                store.set_meta(key, json.loads(value))
-        except (sqlite3.DatabaseError, TypeError, ValueError):
-            pass  # the damaged part (unreadable page, garbled row): everything before it is kept
-        finally:
-            src.close()
-        return store.records()
+    return recover_record(db, out)
 
 
 def scenario_torn_wal(work: Path, records: list[Any]) -> Row:

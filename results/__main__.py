@@ -4,6 +4,7 @@
     python -m results export RUN --out best.json [--rank N]
     python -m results plot RUN [RUN ...] [--out progress.png] [--window 50]
     python -m results report RUN [--out DIR] [--k 10]
+    python -m results recover RUN --out recovered.sqlite
 
 RUN is a run directory holding trials.sqlite, or the .sqlite file itself. A failure the
 user can fix (missing run, damaged record, empty run, rank out of range, bad argument)
@@ -21,6 +22,7 @@ from results.errors import ResultsError
 from results.export import export_genotype
 from results.plots import plot_progress
 from results.ranking import TABLE_HEADER, rank_architectures, table_row
+from results.recover import recover_record
 from results.report import write_report
 from results.run import load_run, load_runs, record_path
 from space import GenotypeError
@@ -57,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", metavar="run", help=run_help)
     plot.add_argument("--out", default="progress.png", help=f"figure file {PLOT_FORMATS} (default progress.png)")
     plot.add_argument("--window", type=_positive, default=50, help="moving-average window (default 50)")
+    rec = sub.add_parser("recover", help="salvage the readable records of a damaged record file")
+    rec.add_argument("run", help=run_help)
+    rec.add_argument("--out", required=True, help="new .sqlite file to write the salvaged records to")
     rep = sub.add_parser("report", help="Markdown report with figures and top architectures")
     rep.add_argument("run", help=run_help)
     rep.add_argument("--out", default=None, help="output directory (default RUN_DIR/report)")
@@ -96,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _top(args)
         elif args.command == "export":
             print(export_genotype(args.run, args.out, rank=args.rank))
+        elif args.command == "recover":
+            kept = recover_record(record_path(args.run), args.out)
+            print(f"{len(kept)} records salvaged into {args.out}")
         elif args.command == "plot":
             _plot(args)
         else:

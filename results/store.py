@@ -43,8 +43,8 @@ APPLICATION_ID = 0x4E465054  # "NFPT": NAS-FPN trials
 _SECRET_KEY = re.compile(r"api[_-]?key|token|passw|secret|credential", re.IGNORECASE)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _RECOVER_HINT = (
-    "keep a copy, then recover what is readable with `sqlite3 {path} .recover | sqlite3 recovered.sqlite`"
-    " or start a new run directory"
+    "keep a copy, then salvage what is readable with `python -m results recover {path} --out recovered.sqlite`"
+    " (and move it in place of the damaged file to resume) or start a new run directory"
 )
 
 _SCHEMA = f"""
