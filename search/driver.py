@@ -144,6 +144,7 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
 
     `trainable` replaces the proxy-task trial (fault-injection tests and benchmarks);
     it takes the arguments of `search.trainable.run_trial`."""
+    session_start = time.monotonic()
     _check_config(cfg)
     strategy_name, _, strategy = _build_strategy(cfg)
     task = _task(cfg)
@@ -201,6 +202,8 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
             )
             searcher.listeners.append(wandb_logger)
         start = time.monotonic()
+        if cfg["time_budget_s"] is not None:  # the budget covers preparation too
+            cfg = {**cfg, "time_budget_s": max(30.0, cfg["time_budget_s"] - (start - session_start))}
         try:
             run_tune(searcher, cfg, task, run_dir, remaining, *([trainable] if trainable else []))
         finally:
