@@ -8,7 +8,6 @@ box APs. No detections scores 0 everywhere (pycocotools' `loadRes([])` would rai
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import logging
 
@@ -57,9 +56,10 @@ def coco_box_ap(ground_truth: dict, detections: list[dict], backend: str = "fast
 def _evaluate(COCO, COCOeval, gt_doc: dict, detections: list[dict]) -> dict[str, float]:  # noqa: N803
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         gt = COCO()
-        gt.dataset = copy.deepcopy(gt_doc)
+        # Shallow copies per record: the APIs add keys to these dicts but never mutate nested values.
+        gt.dataset = {**gt_doc, "annotations": [dict(a) for a in gt_doc["annotations"]]}
         gt.createIndex()
-        dt = gt.loadRes(copy.deepcopy(detections))  # loadRes mutates its input
+        dt = gt.loadRes([dict(d) for d in detections])  # loadRes adds id/area/segmentation
         ev = COCOeval(gt, dt, "bbox")
         ev.evaluate()
         ev.accumulate()
