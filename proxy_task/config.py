@@ -79,7 +79,6 @@ class ProxyTaskConfig:
     grad_clip: float = 10.0  # max global gradient norm; 0 = off
     channels_last: bool = False
     amp: str = "auto"  # "auto": bf16 autocast on CUDA only; "off"
-    compile: bool = False
     num_threads: int = 1  # torch threads on CPU = the CPUs the trial was given; 0 = leave as is
     num_workers: int = 0  # DataLoader workers (end-to-end mode)
     # -- evaluation ------------------------------------------------------------------
