@@ -71,8 +71,11 @@ def read_coco_split(root: Path, split: str) -> CocoSplit:
     ann_path = Path(root) / "annotations" / f"instances_{split}.json"
     if not ann_path.exists():
         raise FileNotFoundError(f"COCO annotations not found: {ann_path}")
-    doc = json.loads(ann_path.read_text())
-    if not all(k in doc for k in ("images", "annotations", "categories")):
+    try:
+        doc = json.loads(ann_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{ann_path}: malformed annotation JSON ({e})") from None
+    if not isinstance(doc, dict) or not all(k in doc for k in ("images", "annotations", "categories")):
         raise ValueError(f"{ann_path}: not a COCO instances file (needs images, annotations, categories)")
     doc.setdefault("info", {})
     category_ids = sorted(c["id"] for c in doc["categories"])

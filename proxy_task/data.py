@@ -154,6 +154,13 @@ def data_key(cfg: ProxyTaskConfig) -> str:
     return json.dumps({f: getattr(cfg, f) for f in fields}, sort_keys=True)
 
 
+def _read_split(root: Path, split: str) -> CocoSplit:
+    try:
+        return read_coco_split(root, split)
+    except ValueError as e:  # a malformed or foreign annotation file is a data error
+        raise DataError(str(e)) from None
+
+
 def load_proxy_data(cfg: ProxyTaskConfig) -> ProxyData:
     """Train and reward sets of `cfg` (proxy split or val2017), cached on disk and per process.
 
@@ -164,13 +171,13 @@ def load_proxy_data(cfg: ProxyTaskConfig) -> ProxyData:
     if key in _PROCESS_CACHE:
         return _PROCESS_CACHE[key]
     root = dataset_root(cfg)
-    train_split = read_coco_split(root, "train2017")
+    train_split = _read_split(root, "train2017")
     if cfg.eval_split == "proxy":
         train_ids, held_ids = proxy_split([r.image_id for r in train_split.records], cfg.holdout_images, cfg.split_seed)
         eval_split = train_split.subset(held_ids)
         train_split = train_split.subset(train_ids)
     else:
-        eval_split = read_coco_split(root, "val2017")
+        eval_split = _read_split(root, "val2017")
     train_split = train_split.subset(subsample([r.image_id for r in train_split.records], cfg.train_subsample, 0))
     eval_split = eval_split.subset(subsample([r.image_id for r in eval_split.records], cfg.eval_subsample, 0))
     tensors = cache_root(cfg.cache_dir) / "tensors"

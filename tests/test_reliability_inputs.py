@@ -142,7 +142,6 @@ def test_missing_dataset_root_is_a_search_setup_error(tmp_path):
         load_proxy_data(ProxyTaskConfig(dataset="coco", data_root=str(tmp_path / "nope")))
 
 
-@pytest.mark.xfail(strict=True, reason="gap: proxy_task.train shows a traceback for malformed annotation JSON")
 def test_train_cli_on_malformed_annotations_is_one_line(tmp_path):
     root = _coco(tmp_path / "coco", "{not json", [])
     cmd = [sys.executable, "-m", "proxy_task.train", "genotype=fpn", "proxy_task=tiny", "proxy_task.dataset=coco",
