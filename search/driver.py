@@ -186,14 +186,11 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
             rerun,
             reevaluate_cached=cfg["reevaluate_cached"],
             max_cache_hits=cfg["max_cache_hits"],
-            objective={k: v for k, v in cfg["objective"].items() if k != "enabled"}
-            | {"objective": cfg["objective"]["enabled"]},
+            objective=dict(cfg["objective"]),
         )
         records = store.records()
         best = max((r.reward for r in records if r.reward is not None), default=None)
-        progress = Progress(
-            cfg["num_trials"], len(trained), best, len(store.unique_hashes()), sum(r.cache_hit for r in records)
-        )
+        progress = Progress(cfg["num_trials"], len(trained), best, sum(r.cache_hit for r in records))
         searcher.listeners.append(progress)
         if cfg["wandb"]["mode"] != "disabled":
             w = cfg["wandb"]

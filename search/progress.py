@@ -13,10 +13,8 @@ from results import TrialRecord
 class Progress:
     """A listener for `ControllerSearcher`: one bar over the trained trials of the budget."""
 
-    def __init__(self, budget: int, done: int, best: float | None, unique: int, cached: int) -> None:
+    def __init__(self, budget: int, done: int, best: float | None, cached: int) -> None:
         self.best, self.cached = best, cached
-        self.hashes_seen = unique
-        self._seen: set[str] = set()
         self.bar = tqdm(
             total=budget,
             initial=done,
@@ -29,8 +27,6 @@ class Progress:
         self._postfix()
 
     def __call__(self, record: TrialRecord, stats: dict[str, Any]) -> None:
-        if record.genotype_hash not in self._seen:
-            self._seen.add(record.genotype_hash)
         if record.cache_hit:
             self.cached += 1
         else:

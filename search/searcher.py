@@ -43,7 +43,7 @@ class ControllerSearcher(Searcher):
         *,
         reevaluate_cached: bool = False,
         max_cache_hits: int = 500,
-        objective: dict[str, Any] | None = None,
+        objective: dict[str, Any] | None = None,  # reward_from_metrics options (ObjectiveConfig)
     ) -> None:
         super().__init__(metric=None, mode=None)  # rewards go through our record, not Tune's metric
         self.strategy = strategy

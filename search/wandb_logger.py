@@ -63,13 +63,11 @@ class WandbLogger:
         self.run.define_metric("*", step_metric="step")
         self.n = store.count()
         self.best = max((r.reward for r in store.records() if r.reward is not None), default=None)
-        self.unique = len(store.unique_hashes())
         self.hashes = set(store.unique_hashes())
 
     def __call__(self, record: TrialRecord, stats: dict[str, Any]) -> None:
         self.n += 1
-        if record.genotype_hash not in self.hashes:
-            self.hashes.add(record.genotype_hash)
+        self.hashes.add(record.genotype_hash)
         if record.reward is not None and (self.best is None or record.reward > self.best):
             self.best = record.reward
         row: dict[str, Any] = {

@@ -73,7 +73,7 @@ def test_converged_policy_finishes(tmp_path):
 
 
 def test_multi_objective_reward(tmp_path):
-    s, store = _searcher(tmp_path, objective={"objective": True, "cost": "macs", "target": 10.0, "weight": -0.5})
+    s, store = _searcher(tmp_path, objective={"enabled": True, "cost": "macs", "target": 10.0, "weight": -0.5})
     s.suggest("t1")
     s.on_trial_complete(trial_id="t1", result=_ok(0.4))  # macs 20 = 2x target
     assert store.records()[0].reward == pytest.approx(0.4 * 2**-0.5)
