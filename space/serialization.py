@@ -136,6 +136,9 @@ def save(genotype: Genotype, path: str | os.PathLike[str], name: str | None = No
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         f.write(dumps(genotype, name))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a genotype file is meant to be shared
     os.replace(tmp, p)
     return p
 
