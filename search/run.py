@@ -22,8 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from search.config import register_configs
 
-register_configs()
-
 
 @hydra.main(version_base=None, config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> None:
@@ -42,4 +40,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    register_configs()  # Hydra's ConfigStore must hold the schema before main() composes
     main()
