@@ -17,9 +17,8 @@ import torch
 import space
 from proxy_task import preset, train_and_evaluate
 from proxy_task.data import load_proxy_data
-from proxy_task.detector import build_detector
 from proxy_task.features import cached_features
-from proxy_task.trainer import _feature_batches
+from proxy_task.trainer import _feature_batches, build_trial_model
 
 
 def main() -> None:
@@ -35,19 +34,7 @@ def main() -> None:
     per_epoch = len(data.train) // cfg.batch_size
     ours = (ends[max(ends)] - ends[1]) / ((max(ends) - 1) * per_epoch)
 
-    torch.manual_seed(0)
-    model = build_detector(
-        g,
-        None,
-        backbone.out_channels,
-        data.num_classes,
-        channels=cfg.channels,
-        repeats=cfg.repeats,
-        head_convs=cfg.head_convs,
-        anchor_scale=cfg.anchor_scale,
-        focal_gamma=cfg.focal_gamma,
-        init_seed=0,
-    )
+    model = build_trial_model(g, cfg, data.num_classes, backbone, feats, 0)  # the very model a trial trains
     opt = torch.optim.SGD(model.parameters(), lr=cfg.scaled_lr, momentum=0.9, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(0)
     batches = list(_feature_batches(feats, data, cfg, gen, dev))

@@ -158,6 +158,48 @@ def _write_outputs(out_dir: Path, model: nn.Module, genotype: Genotype, cfg: Pro
         os.replace(tmp, out_dir / name)  # never half-written
 
 
+def build_trial_model(
+    genotype: Genotype,
+    cfg: ProxyTaskConfig,
+    num_classes: int,
+    backbone: nn.Module | None,
+    feats: CachedFeatures | None,
+    seed: int,
+) -> NASFPNRetinaNet:
+    """The detector a trial trains: on cached features (frozen mode, `feats` given) or end to
+    end; heads start from the shared pre-trained head when `cfg.pretrained_head`."""
+    torch.manual_seed(seed)
+    if backbone is None:
+        backbone = build_backbone(cfg.backbone, cfg.backbone_width, cfg.backbone_weights)
+    model = build_detector(
+        genotype,
+        None if feats is not None else backbone,
+        backbone.out_channels,
+        num_classes,
+        channels=cfg.channels,
+        repeats=cfg.repeats,
+        separable=cfg.separable,
+        dropblock_prob=cfg.dropblock_prob,
+        dropblock_size=cfg.dropblock_size,
+        anytime=cfg.anytime,
+        head_convs=cfg.head_convs,
+        anchor_scale=cfg.anchor_scale,
+        anchor_octaves=cfg.anchor_octaves,
+        anchor_ratios=cfg.anchor_ratios,
+        init_seed=seed,
+        focal_alpha=cfg.focal_alpha,
+        focal_gamma=cfg.focal_gamma,
+        score_thresh=cfg.score_thresh,
+        nms_thresh=cfg.nms_thresh,
+        detections_per_img=cfg.detections_per_img,
+        eval_exit=cfg.eval_exit,
+    )
+    if feats is not None and cfg.pretrained_head:
+        for head in model.heads:  # the same trained start for every genotype
+            head.load_state_dict(feats.head_state)
+    return model
+
+
 def train_and_evaluate(
     genotype: Genotype,
     task: ProxyTaskConfig,
@@ -186,35 +228,7 @@ def train_and_evaluate(
         torch.set_num_threads(cfg.num_threads)
     data = load_proxy_data(cfg)
     backbone, feats = cached_features(cfg, data, dev) if cfg.freeze_backbone else (None, None)
-    torch.manual_seed(seed)
-    if backbone is None:
-        backbone = build_backbone(cfg.backbone, cfg.backbone_width, cfg.backbone_weights)
-    model = build_detector(
-        genotype,
-        None if feats is not None else backbone,
-        backbone.out_channels,
-        data.num_classes,
-        channels=cfg.channels,
-        repeats=cfg.repeats,
-        separable=cfg.separable,
-        dropblock_prob=cfg.dropblock_prob,
-        dropblock_size=cfg.dropblock_size,
-        anytime=cfg.anytime,
-        head_convs=cfg.head_convs,
-        anchor_scale=cfg.anchor_scale,
-        anchor_octaves=cfg.anchor_octaves,
-        anchor_ratios=cfg.anchor_ratios,
-        init_seed=seed,
-        focal_alpha=cfg.focal_alpha,
-        focal_gamma=cfg.focal_gamma,
-        score_thresh=cfg.score_thresh,
-        nms_thresh=cfg.nms_thresh,
-        detections_per_img=cfg.detections_per_img,
-        eval_exit=cfg.eval_exit,
-    ).to(dev)
-    if feats is not None and cfg.pretrained_head:
-        for head in model.heads:  # the same trained start for every genotype
-            head.load_state_dict(feats.head_state)
+    model = build_trial_model(genotype, cfg, data.num_classes, backbone, feats, seed).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -290,7 +304,8 @@ def train_and_evaluate(
     eval_start = time.perf_counter()
     metrics: dict = dict(evaluate(model, data, cfg, dev, feats.eval if feats else None))
     eval_time = time.perf_counter() - eval_start
-    model.backbone = backbone.to(dev)  # the whole detector for cost, latency and the checkpoint
+    if feats is not None:  # attach the frozen backbone: the whole detector for cost, latency, checkpoint
+        model.backbone = backbone.to(dev)
     example = normalize(data.eval.batch([0])[0].to(dev))
     metrics.update(
         params=sum(p.numel() for p in model.parameters()),
