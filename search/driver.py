@@ -159,18 +159,19 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
     run_dir = _run_dir(cfg)
     store = _open_record(run_dir, strategy_name, cfg)
     state_path = run_dir / "controller_state.pt"
+    records = store.records()  # reconcile only tells the strategy: the record does not change here
     rerun = []
     if state_path.exists():
         try:
             load_state(strategy, state_path)
         except ValueError as e:
             raise SearchSetupError(str(e)) from None
-        rerun = reconcile(strategy, {r.step: r for r in store.records()})
-    elif store.count():
+        rerun = reconcile(strategy, {r.step: r for r in records})
+    elif records:
         raise SearchSetupError(
             f"{run_dir}: the record has trials but no controller state; use another name=... to start afresh"
         )
-    trained = [r for r in store.records() if not r.cache_hit]
+    trained = [r for r in records if not r.cache_hit]
     remaining = cfg["num_trials"] - len(trained)
     print(
         f"run {run_dir}: {len(trained)}/{cfg['num_trials']} trials done"
@@ -195,7 +196,6 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
             max_cache_hits=cfg["max_cache_hits"],
             objective=dict(cfg["objective"]),
         )
-        records = store.records()
         best = max((r.reward for r in records if r.reward is not None), default=None)
         progress = Progress(cfg["num_trials"], len(trained), best, sum(r.cache_hit for r in records))
         searcher.listeners.append(progress)

@@ -106,7 +106,7 @@ class ControllerSearcher(Searcher):
             self.record_failure(trial_id, None)
 
     def save(self, checkpoint_path: str) -> None:
-        save_state(self.strategy, self.state_path)  # our own checkpoint is the one we resume from
+        pass  # the controller state is already on disk after every ask and tell (state.py)
 
     def restore(self, checkpoint_path: str) -> None:
         pass  # resume goes through the record and state.py, not Tune's experiment state
