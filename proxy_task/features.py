@@ -23,7 +23,7 @@ from torch import nn
 from proxy_task.augment import augment_batch, make_augmentation, normalize
 from proxy_task.backbones import Backbone, build_backbone
 from proxy_task.config import ProxyTaskConfig
-from proxy_task.data import ImageSet, ProxyData, data_key
+from proxy_task.data import ImageSet, ProxyData, data_key, load_proxy_data
 from proxy_task.detector import NASFPNRetinaNet, make_anchor_generator, make_head
 from proxy_task.synthetic import cache_root
 
@@ -111,6 +111,26 @@ def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device)
         os.replace(tmp, path)
     backbone.eval().requires_grad_(False)
     return backbone.to(device), state["head"], key
+
+
+def prepare_shared(cfg: ProxyTaskConfig) -> ProxyData:
+    """Load (building on first use) the data and, in frozen mode, the shared backbone, once,
+    before parallel trials start. The backbone is pre-trained on the CPU with the trials'
+    thread count (cfg.num_threads), so the cache, and every reward with it, is the same bit
+    for bit as a worker or the train CLI would make.
+
+    Raises:
+        DataError, FileNotFoundError, ValueError: data that cannot be used.
+    """
+    data = load_proxy_data(cfg)
+    if cfg.freeze_backbone:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, cfg.num_threads))
+        try:
+            frozen_backbone(cfg, data, torch.device("cpu"))
+        finally:
+            torch.set_num_threads(threads)
+    return data
 
 
 @dataclass

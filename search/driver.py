@@ -124,26 +124,14 @@ def _prepare_data(task: dict[str, Any]) -> None:
     """Build the dataset and the frozen backbone once, in the driver, before workers start.
 
     Raises SearchSetupError for data that cannot be used (one line)."""
-    import torch
-
-    from proxy_task.data import load_proxy_data
-    from proxy_task.features import frozen_backbone
+    from proxy_task.features import prepare_shared
 
     cfg = ProxyTaskConfig(**task)
     print(f"preparing proxy data ({cfg.name}) ...", file=sys.stderr, flush=True)
     try:
-        data = load_proxy_data(cfg)
+        prepare_shared(cfg)
     except (OSError, ValueError) as e:  # DataError, missing files, malformed annotation JSON
         raise SearchSetupError(f"proxy_task data: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    if cfg.freeze_backbone:
-        # The trials' threads (cfg.num_threads), so that the cached backbone, and with it
-        # every reward, is the same bit for bit as a worker or the train CLI would make it.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, cfg.num_threads))
-        try:
-            frozen_backbone(cfg, data, torch.device("cpu"))
-        finally:
-            torch.set_num_threads(threads)
 
 
 def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None) -> dict[str, Any]:

@@ -134,6 +134,9 @@ def test_presets_and_hydra_group():
     retrain = preset("coco_retrain")
     assert (retrain.backbone, retrain.image_size, retrain.repeats, retrain.epochs) == ("resnet50", 640, 7, 50)
     assert retrain.lr_milestones == (30.0, 40.0)
+    small = preset("synthetic_retrain")  # 3x the default proxy, scored on val2017
+    assert small.epochs == 3 * preset("synthetic").epochs and small.eval_split == "val"
+    assert small.replace(name="synthetic", epochs=3.0, eval_split="proxy") == preset("synthetic")
     assert ProxyTaskConfig(**ProxyTaskConfig().to_dict()) == ProxyTaskConfig()
     from hydra import compose, initialize
     from hydra.core.config_store import ConfigStore
