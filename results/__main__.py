@@ -3,6 +3,7 @@
     python -m results top RUN [--k 10]
     python -m results export RUN --out best.json [--rank N]
     python -m results plot RUN [RUN ...] [--out progress.png] [--window 50]
+    python -m results compare RUN [RUN ...] [--budgets 20 40 80] [--last 20] [--out compare.md]
     python -m results report RUN [--out DIR] [--k 10]
     python -m results recover RUN --out recovered.sqlite
 
@@ -16,8 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
+from results.compare import compare_table
 from results.errors import ResultsError
 from results.export import export_genotype
 from results.plots import plot_progress
@@ -59,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", metavar="run", help=run_help)
     plot.add_argument("--out", default="progress.png", help=f"figure file {PLOT_FORMATS} (default progress.png)")
     plot.add_argument("--window", type=_positive, default=50, help="moving-average window (default 50)")
+    cmp = sub.add_parser("compare", help="table of runs side by side at equal numbers of trainings")
+    cmp.add_argument("runs", nargs="+", metavar="run", help=run_help)
+    cmp.add_argument("--budgets", type=_positive, nargs="+", default=[20, 40, 80], help="trainings (default 20 40 80)")
+    cmp.add_argument("--last", type=_positive, default=20, help="rewards averaged at each end (default 20)")
+    cmp.add_argument("--out", default=None, help="also write the table to this Markdown file")
     rec = sub.add_parser("recover", help="salvage the readable records of a damaged record file")
     rec.add_argument("run", help=run_help)
     rec.add_argument("--out", required=True, help="new .sqlite file to write the salvaged records to")
@@ -106,6 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{len(kept)} records salvaged into {args.out}")
         elif args.command == "plot":
             _plot(args)
+        elif args.command == "compare":
+            text = compare_table(load_runs(args.runs), args.budgets, args.last)
+            if args.out:
+                Path(args.out).write_text(text)
+            print(text, end="")
         else:
             _report(args)
     except (ResultsError, GenotypeError) as e:

@@ -1,0 +1,57 @@
+"""Strategy comparison from records alone: budgets in trainings, cache hits apart."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from results import TrialRecord, TrialStore
+from results.__main__ import main
+from results.compare import compare_table, summarize_run
+from results.run import load_run
+from space import SearchSpace
+
+
+@pytest.fixture()
+def run_dir(tmp_path):
+    # step: (architecture seed, status, reward); step 3 is a cache hit of step 2's architecture.
+    plan = [(0, "ok", 0.1), (1, "failed", None), (2, "ok", 0.3), (2, "cached", 0.3), (4, "ok", 0.2), (5, "ok", 0.5)]
+    ss = SearchSpace()
+    with TrialStore(tmp_path / "trials.sqlite") as store:
+        store.set_meta("strategy", "ppo")
+        for step in [5, 0, 1, 2, 3, 4]:  # appended out of step order, as parallel trials finish
+            arch, status, reward = plan[step]
+            store.append(
+                TrialRecord.from_genotype(
+                    ss.sample(random.Random(arch)),
+                    trial_id=f"t{step}",
+                    step=step,
+                    policy_version=0,
+                    reward=reward,
+                    status=status,
+                    cache_hit=status == "cached",
+                    duration_s=0.0 if status == "cached" else 360.0,
+                    error="boom" if status == "failed" else None,
+                )
+            )
+    return tmp_path
+
+
+def test_summary_counts_trainings_in_step_order(run_dir):
+    s = summarize_run(load_run(run_dir), budgets=(2, 3, 10), last=2)
+    assert (s.trained, s.failed, s.cache_hits, s.unique) == (5, 1, 1, 5)
+    assert s.best == 0.5 and s.best_at_trial == 5
+    assert s.best_within == {2: 0.1, 3: 0.3, 10: None}
+    assert s.mean_first == pytest.approx(0.2) and s.mean_last == pytest.approx(0.35)
+    assert s.training_hours == pytest.approx(0.5)
+
+
+def test_cli_prints_and_writes_the_table(run_dir, tmp_path, capsys):
+    out = tmp_path / "compare.md"
+    assert main(["compare", str(run_dir), "--budgets", "2", "3", "--last", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == out.read_text() == compare_table([load_run(run_dir)], (2, 3), 2)
+    row = printed.splitlines()[2].split(" | ")
+    assert row[1:6] == ["ppo", "5", "1", "1", "5"] and row[6:10] == ["0.1000", "0.3000", "0.5000", "#5"]
+    assert main(["compare", str(tmp_path / "missing")]) == 2
