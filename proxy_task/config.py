@@ -103,6 +103,15 @@ class ProxyTaskConfig:
             raise ValueError(f"eval_split={self.eval_split!r}, expected 'proxy' or 'val'")
         if self.image_size < 32 or self.batch_size < 1 or self.repeats < 1 or self.channels < 1:
             raise ValueError("image_size >= 32, batch_size >= 1, repeats >= 1 and channels >= 1 are required")
+        positive = ("epochs", "lr", "lr_reference_batch", "eval_batch_size", "synthetic_images", "latency_images")
+        non_negative = ("holdout_images", "train_subsample", "eval_subsample", "warmup_epochs", "weight_decay")
+        non_negative += ("grad_clip", "num_threads", "num_workers", "eval_every", "backbone_pretrain_steps")
+        bad = [f"proxy_task.{f}={getattr(self, f)} (must be > 0)" for f in positive if not getattr(self, f) > 0]
+        bad += [f"proxy_task.{f}={getattr(self, f)} (must be >= 0)" for f in non_negative if not getattr(self, f) >= 0]
+        if not 0 < self.backbone_width <= 4:
+            bad.append(f"proxy_task.backbone_width={self.backbone_width} (must be in (0, 4])")
+        if bad:
+            raise ValueError(", ".join(bad))
         if not (-self.repeats <= self.eval_exit < self.repeats):
             raise ValueError(f"eval_exit={self.eval_exit} is outside the {self.repeats} repeats")
 

@@ -40,6 +40,8 @@ PACKAGES = ("space", "controller", "proxy_task", "search", "results")
         ("name=a/b", "name='a/b'"),
         ("controller.batch_size=0", "batch_size"),
         ("proxy_task.image_size=-1", "proxy_task"),
+        ("proxy_task.epochs=-1", "proxy_task.epochs=-1.0 (must be > 0)"),
+        ("proxy_task.holdout_images=-2", "proxy_task.holdout_images=-2 (must be >= 0)"),
         ("ray.address=127.0.0.1:1", "does not answer"),
     ],
 )
