@@ -185,7 +185,10 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
             objective=dict(cfg["objective"]),
         )
         best = max((r.reward for r in records if r.reward is not None), default=None)
-        progress = Progress(cfg["num_trials"], len(trained), best, sum(r.cache_hit for r in records))
+        budget = cfg["time_budget_s"]
+        # the time budget counts from the session start; Tune is given at least 30 s (below)
+        deadline = None if budget is None else max(session_start + budget, time.monotonic() + 30.0)
+        progress = Progress(cfg["num_trials"], len(trained), best, sum(r.cache_hit for r in records), deadline)
         searcher.listeners.append(progress)
         if cfg["wandb"]["mode"] != "disabled":
             w = cfg["wandb"]

@@ -1,8 +1,10 @@
-"""Live status line of a search: trials done / budget, best reward, cache hits, ETA (tqdm)."""
+"""Live status line of a search: trials done / budget, best reward, cache hits, ETA (tqdm),
+and, under a time budget, the time left before the session stops (whichever ends first)."""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from tqdm import tqdm
@@ -13,8 +15,9 @@ from results import TrialRecord
 class Progress:
     """A listener for `ControllerSearcher`: one bar over the trained trials of the budget."""
 
-    def __init__(self, budget: int, done: int, best: float | None, cached: int) -> None:
-        self.best, self.cached = best, cached
+    def __init__(self, budget: int, done: int, best: float | None, cached: int, deadline: float | None = None) -> None:
+        """`deadline`: time.monotonic() at which the time budget ends, or None."""
+        self.best, self.cached, self.deadline = best, cached, deadline
         self.bar = tqdm(
             total=budget,
             initial=done,
@@ -40,6 +43,9 @@ class Progress:
         extra = {"best": best, "cache hits": self.cached}
         if steps is not None:
             extra["steps"] = steps
+        if self.deadline is not None:
+            left = max(0, int(self.deadline - time.monotonic()))
+            extra["time left"] = f"{left // 60}:{left % 60:02d}"
         self.bar.set_postfix(extra, refresh=True)
 
     def close(self) -> None:
