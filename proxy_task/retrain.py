@@ -224,12 +224,13 @@ def retrain(
         _write_json(record, {"config": task_dict, "seeds": seeds, "genotypes": genotypes, "runs": runs, "rows": rows})
         (out_dir / "retrain.md").write_text(table(rows, task))
 
-    start = time.perf_counter()
+    start, done = time.perf_counter(), [0]
 
     def finished(h: str, s: int, result: dict) -> None:
         runs[f"{h}/{s}"] = {"seed": s, **result}
         save()
-        n = len(runs) - (len(entries) * seeds - len(jobs))
+        done[0] += 1
+        n = done[0]
         eta = (time.perf_counter() - start) / n * (len(jobs) - n)
         print(
             f"[{n}/{len(jobs)}] {entries[h]['name']} seed {s}: AP {result['ap']:.4f} ({result['status']}), "
