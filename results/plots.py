@@ -49,6 +49,20 @@ def unique_series(records: Sequence[TrialRecord]) -> tuple[np.ndarray, np.ndarra
     return np.array([r.step for _, r in ordered], dtype=float), np.array(counts, dtype=float)
 
 
+def _styles(runs: Sequence[Run]) -> list[tuple[str, str]]:
+    """(colour, line style) per run: one colour per strategy, a new line style for each
+    further run of the same strategy (e.g. seeds), so strategies read apart at a glance."""
+    colours: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    out = []
+    for run in runs:
+        strategy = str(run.meta.get("strategy") or run.label)
+        colour = colours.setdefault(strategy, f"C{len(colours) % 10}")
+        out.append((colour, ("-", "--", ":", "-.")[seen.get(strategy, 0) % 4]))
+        seen[strategy] = seen.get(strategy, 0) + 1
+    return out
+
+
 def plot_progress(runs: Sequence[Run], path: str | os.PathLike[str], window: int = 50) -> Path:
     """Draw the three progress panels for `runs` into `path` (format from its suffix).
 
@@ -62,15 +76,15 @@ def plot_progress(runs: Sequence[Run], path: str | os.PathLike[str], window: int
     fig = Figure(figsize=(15, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     ax_reward, ax_best, ax_unique = fig.subplots(1, 3)
-    for i, run in enumerate(runs):
-        color = f"C{i % 10}"
+    for run, (color, style) in zip(runs, _styles(runs)):
         steps, rewards = reward_series(run.records)
         if len(rewards):
             ax_reward.scatter(steps, rewards, s=6, alpha=0.25, color=color, linewidths=0)
-            ax_reward.plot(steps, moving_average(rewards, window), color=color, label=run.label)
-            ax_best.plot(steps, np.maximum.accumulate(rewards), color=color, label=run.label, drawstyle="steps-post")
+            ax_reward.plot(steps, moving_average(rewards, window), color=color, ls=style, label=run.label)
+            best = np.maximum.accumulate(rewards)
+            ax_best.plot(steps, best, color=color, ls=style, label=run.label, drawstyle="steps-post")
         steps, unique = unique_series(run.records)
-        ax_unique.plot(steps, unique, color=color, label=run.label)
+        ax_unique.plot(steps, unique, color=color, ls=style, label=run.label)
     ax_reward.set(title=f"Reward per step (line: moving average of {window})", xlabel="step", ylabel="reward")
     ax_best.set(title="Best reward so far", xlabel="step", ylabel="reward")
     ax_unique.set(title="Unique architectures sampled", xlabel="step", ylabel="unique architectures")

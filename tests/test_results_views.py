@@ -185,3 +185,12 @@ def test_cli_report_defaults_to_run_directory(runs: list[Path], capsys: pytest.C
     assert main(["report", str(runs[1]), "--k", "2"]) == 0
     assert Path(capsys.readouterr().out.strip()) == runs[1] / "report" / "report.md"
     assert (runs[1] / "report" / "report.md").stat().st_size > 0
+
+
+def test_plot_styles_one_colour_per_strategy_one_dash_per_repeat(tmp_path):
+    from results.plots import _styles
+    from results.run import Run
+
+    runs = [Run(tmp_path / f"{i}.sqlite", label, (), {"strategy": s}) for i, (label, s) in
+            enumerate([("ppo (a)", "ppo"), ("random", "random"), ("ppo (b)", "ppo"), ("evolution", "evolution")])]  # fmt: skip
+    assert _styles(runs) == [("C0", "-"), ("C1", "-"), ("C0", "--"), ("C2", "-")]
