@@ -10,8 +10,9 @@ gets no head start. A genotype spec is a genotype JSON path, `paper`, `fpn`, or
 `random=N` adds N uniform samples of the paper's space (drawn with `random_seed`, the same
 draw as proxy_task.variance). Trainings run `workers` at a time, each with
 proxy_task.num_threads threads. retrain.json is rewritten after every training, so an
-interrupted retrain run again with the same out_dir trains only what is missing; retrain.md
-holds the table (AP mean and std over seeds, params and multiply-adds). A bad spec, path or
+interrupted retrain run again with the same out_dir trains only what is missing (and one
+with nothing missing redraws from retrain.json alone); retrain.md holds the table (AP mean
+and std over seeds, params and multiply-adds), retrain.png the figure. A bad spec, path or
 config prints one line on stderr and exits with status 2.
 """
 
@@ -251,7 +252,13 @@ def retrain(
             for f in as_completed(futures):
                 finished(*futures[f], f.result())
     save()
-    return summarize(entries, runs, seeds)
+    rows = summarize(entries, runs, seeds)
+    if rows:
+        from proxy_task.retrain_plot import plot_retrain
+
+        title = f"retrained {task.epochs:g} epochs ({task.name}), {seeds} seeds"
+        plot_retrain(rows, out_dir / "retrain.png", title)
+    return rows
 
 
 def run(cfg: DictConfig) -> list[dict[str, Any]]:

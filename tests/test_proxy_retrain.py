@@ -91,6 +91,7 @@ def test_retrain_matches_single_trainings_resumes_and_refuses_another_config(tas
     assert rows[0]["pyramid_macs"] > 0 and rows[0]["params"] > rows[0]["pyramid_params"] > 0
     saved = json.loads((tmp_path / "retrain.json").read_text())
     assert saved["rows"][0]["ap"] == direct and "| fpn |" in (tmp_path / "retrain.md").read_text()
+    assert (tmp_path / "retrain.png").read_bytes()[:4] == b"\x89PNG"
 
     calls = []
     real = rt._train_one

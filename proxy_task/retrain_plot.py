@@ -1,0 +1,45 @@
+"""Figure of a retrain study: AP mean ± std over seeds per genotype, each seed a dot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def _colour(name: str) -> str:
+    if name.startswith("best of"):
+        return "C0"  # found by a search
+    if name.startswith("paper"):
+        return "C3"
+    if name.startswith("fpn"):
+        return "C2"
+    return "C7"  # random samples and other files
+
+
+def plot_retrain(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Horizontal bars (best mean on top) with std error bars and per-seed dots; the label
+    carries the pyramid's multiply-adds. Written to a temporary name, then moved in place."""
+    if not rows:
+        raise ValueError("plot_retrain needs at least one row")
+    fig = Figure(figsize=(8, 0.45 * len(rows) + 1.3), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ys = list(range(len(rows)))[::-1]
+    for y, r in zip(ys, rows):
+        ax.barh(y, r["ap_mean"], xerr=r["ap_std"], color=_colour(r["name"]), alpha=0.75, capsize=3)
+        ax.scatter(r["ap"], [y] * len(r["ap"]), s=10, color="black", zorder=3)
+    macs = [f"{r['pyramid_macs'] / 1e6:.0f}M" if r.get("pyramid_macs") else "-" for r in rows]
+    ax.set_yticks(ys, [f"{r['name']}  ({m} MACs)" for r, m in zip(rows, macs)], fontsize="small")
+    ax.set(xlabel="AP (bar: mean over seeds, whisker: std, dots: seeds)", title=title)
+    ax.grid(axis="x", alpha=0.3)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=110)
+    os.replace(tmp, out)
+    return out
