@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"pyramid {args.repeats}@{args.channels} on C3.. widths {args.in_channels}, {args.image_size}x"
-        f"{args.image_size}: {params:,} parameters, {macs / 1e9:.2f} G multiply-adds"
+        f"{args.image_size}: {params:,} parameters, {macs / 1e9:.2f} G ({macs:,}) multiply-adds"
     )
     out = Path(args.out) if args.out else Path(f"{path.stem}.png")
     try:

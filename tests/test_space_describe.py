@@ -10,7 +10,7 @@ def test_describe_paper_genotype(tmp_path, capsys):
     out = tmp_path / "paper.png"
     assert main(["nasfpn_paper", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "29,858,816 parameters" in text and "49.88 G multiply-adds" in text
+    assert "29,858,816 parameters" in text and "49.88 G (49,877,811,200) multiply-adds" in text
     assert "2@P5" in text and "4@P7" in text  # unconnected raw P5, P7 shown
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
 
