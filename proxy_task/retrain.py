@@ -149,8 +149,8 @@ def summarize(entries: dict[str, dict[str, Any]], runs: dict[str, dict], seeds: 
     return sorted(rows, key=lambda r: -r["ap_mean"])
 
 
-def _m(x: int | None, unit: float, suffix: str) -> str:
-    return "-" if x is None else f"{x / unit:.2f}{suffix}"
+def _m(x: int | None, unit: float, suffix: str, digits: int) -> str:
+    return "-" if x is None else f"{x / unit:.{digits}f}{suffix}"
 
 
 def table(rows: list[dict[str, Any]], task: ProxyTaskConfig) -> str:
@@ -164,8 +164,8 @@ def table(rows: list[dict[str, Any]], task: ProxyTaskConfig) -> str:
         secs = "-" if r["seconds"] is None else f"{r['seconds']:.0f}"
         lines.append(
             f"| {r['name']} | {r['ap_mean']:.4f} ± {r['ap_std']:.4f} | {seeds} | {r['ap50_mean']:.4f} "
-            f"| {_m(r['params'], 1e6, 'M')} | {_m(r['pyramid_params'], 1e6, 'M')} | {_m(r['macs'], 1e9, 'G')} "
-            f"| {_m(r['pyramid_macs'], 1e9, 'G')} | {secs} |"
+            f"| {_m(r['params'], 1e6, 'M', 3)} | {_m(r['pyramid_params'], 1e6, 'M', 3)} "
+            f"| {_m(r['macs'], 1e6, 'M', 1)} | {_m(r['pyramid_macs'], 1e6, 'M', 1)} | {secs} |"
         )
     lines.append("")
     lines.append(

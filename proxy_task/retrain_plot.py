@@ -12,13 +12,13 @@ from matplotlib.figure import Figure
 
 
 def _colour(name: str) -> str:
-    if name.startswith("best of"):
-        return "C0"  # found by a search
     if name.startswith("paper"):
         return "C3"
     if name.startswith("fpn"):
         return "C2"
-    return "C7"  # random samples and other files
+    if name.startswith("random-"):
+        return "C7"  # uniform samples of the space
+    return "C0"  # found by a search (best:RUN or an exported file)
 
 
 def plot_retrain(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
@@ -33,7 +33,7 @@ def plot_retrain(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], t
     for y, r in zip(ys, rows):
         ax.barh(y, r["ap_mean"], xerr=r["ap_std"], color=_colour(r["name"]), alpha=0.75, capsize=3)
         ax.scatter(r["ap"], [y] * len(r["ap"]), s=10, color="black", zorder=3)
-    macs = [f"{r['pyramid_macs'] / 1e6:.0f}M" if r.get("pyramid_macs") else "-" for r in rows]
+    macs = [f"{r['pyramid_macs'] / 1e6:.1f}M" if r.get("pyramid_macs") else "-" for r in rows]
     ax.set_yticks(ys, [f"{r['name']}  ({m} MACs)" for r, m in zip(rows, macs)], fontsize="small")
     ax.set(xlabel="AP (bar: mean over seeds, whisker: std, dots: seeds)", title=title)
     ax.grid(axis="x", alpha=0.3)
