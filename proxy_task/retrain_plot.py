@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ def _colour(name: str) -> str:
         return "C3"
     if name.startswith("fpn"):
         return "C2"
-    if name.startswith("random-"):
-        return "C7"  # uniform samples of the space
+    if re.fullmatch(r"random-[0-9a-f]{8}", name):
+        return "C7"  # uniform samples of the space (named by hash)
     return "C0"  # found by a search (best:RUN or an exported file)
 
 
