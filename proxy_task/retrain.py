@@ -86,11 +86,10 @@ def resolve_spec(spec: str) -> tuple[str, space.Genotype]:
 def collect_genotypes(specs: Iterable[str], n_random: int, random_seed: int) -> dict[str, dict[str, Any]]:
     """hash -> {"name", "genotype"} in spec order, then the random samples; a genotype named
     twice (e.g. the best of a search is the paper's) is trained once under both names."""
-    from proxy_task.variance import genotypes as variance_genotypes
+    from proxy_task.variance import random_genotypes
 
     out: dict[str, dict[str, Any]] = {}
-    named = [resolve_spec(s) for s in specs]
-    named += [(n, g) for n, g in variance_genotypes(n_random, random_seed).items() if n.startswith("random-")]
+    named = [resolve_spec(s) for s in specs] + list(random_genotypes(n_random, random_seed).items())
     for name, g in named:
         entry = out.setdefault(g.hash(), {"name": name, "genotype": g})
         if name not in entry["name"].split(" = "):

@@ -11,6 +11,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from results.plots import save_figure
+
 
 def _colour(name: str) -> str:
     if name.startswith("paper"):
@@ -38,9 +40,4 @@ def plot_retrain(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], t
     ax.set_yticks(ys, [f"{r['name']}  ({m} MACs)" for r, m in zip(rows, macs)], fontsize="small")
     ax.set(xlabel="AP (bar: mean over seeds, whisker: std, dots: seeds)", title=title)
     ax.grid(axis="x", alpha=0.3)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=110)
-    os.replace(tmp, out)
-    return out
+    return save_figure(fig, path)

@@ -92,15 +92,21 @@ def summarize(per_genotype: dict[str, list[float]], long: dict[str, float]) -> d
     return out
 
 
-def genotypes(n_random: int, seed: int) -> dict[str, space.Genotype]:
-    """paper, fpn and n_random uniform samples of the paper's search space."""
-    out = {"paper": space.load_builtin("nasfpn_paper"), "fpn": space.load_builtin("fpn")}
+def random_genotypes(n: int, seed: int) -> dict[str, space.Genotype]:
+    """n distinct uniform samples of the paper's search space, named random-<hash prefix>."""
+    out: dict[str, space.Genotype] = {}
     rng = random.Random(seed)
     ss = space.SearchSpace()
-    while len(out) < n_random + 2:
+    while len(out) < n:
         g = ss.sample(rng)
         out.setdefault(f"random-{g.hash()[:8]}", g)
     return out
+
+
+def genotypes(n_random: int, seed: int) -> dict[str, space.Genotype]:
+    """paper, fpn and n_random uniform samples of the paper's search space."""
+    out = {"paper": space.load_builtin("nasfpn_paper"), "fpn": space.load_builtin("fpn")}
+    return out | random_genotypes(n_random, seed)
 
 
 def _table(rows: list[dict], metric: str, summary: dict, task: ProxyTaskConfig, factor: float) -> str:

@@ -92,10 +92,12 @@ def plot_progress(runs: Sequence[Run], path: str | os.PathLike[str], window: int
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
-    return _save(fig, Path(path))
+    return save_figure(fig, path)
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Write `fig` (format from the suffix) to a temporary name, then move it into place."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
