@@ -27,6 +27,25 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "evolution": RegularizedEvolution,
 }
 
+# Named option sets beside each strategy's defaults (Hydra: `controller=ppo_paper`).
+# ppo_paper: NASNet's schedule (the published reference for the paper's controller), sized
+# for cluster searches of thousands of samples: at a few hundred it leaves the policy uniform.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ppo_paper": (
+        "ppo",
+        {
+            "lr": 3.5e-4,
+            "batch_size": 20,
+            "ppo_epochs": 10,
+            "baseline_decay": 0.95,
+            "tanh_constant": None,
+            "normalize_advantage": False,
+            "elite_steps": 0,
+            "learn_cached": True,
+        },
+    ),
+}
+
 
 def build(name: str, space: SearchSpace | None = None, **options: Any) -> Strategy:
     """A strategy by name (ppo, reinforce, random, evolution) over `space` (paper space if None).
@@ -44,6 +63,7 @@ def build(name: str, space: SearchSpace | None = None, **options: Any) -> Strate
 
 __all__ = [
     "PPO",
+    "PRESETS",
     "STRATEGIES",
     "LSTMPolicy",
     "PolicySampler",

@@ -49,7 +49,7 @@ class RegularizedEvolution(Strategy):
         parent_id, parent_actions, _ = max((self.population[k] for k in contestants), key=lambda m: m[2])
         return mutate(self.space, parent_actions, self.rng), [], 0, parent_id
 
-    def _learn(self, sample: Sample, reward: float) -> None:
+    def _learn(self, sample: Sample, reward: float, *, failed: bool, cached: bool) -> None:
         self.population.append((sample.id, sample.actions, reward))
         if len(self.population) > self.population_size:
             self.population.popleft()

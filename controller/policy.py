@@ -171,7 +171,7 @@ _MASKED = -1e9  # masked logit: exp(-1e9 - max) == 0 exactly in float32
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|, unlike 1 / (1 + exp(-x))
 
 
 def _draw(probs: list[float], u: float) -> int:

@@ -1,11 +1,24 @@
 """What PPO and REINFORCE share: the LSTM policy, Adam, the moving-average baseline,
-the buffer of told samples and the update schedule.
+the buffer of told samples, the update schedule, and elite replay.
 
-Every told reward gets advantage = reward - baseline, with the baseline an exponential
-moving average of the rewards told before it (initialised to the first reward); after
-`batch_size` tells the buffer is consumed by one update (`_update`, the subclass's loss)
-and the policy version increases. Samples keep the log-probabilities of the version that
-drew them, so rewards that arrive late or out of order are used as they come.
+Every trained reward gets advantage = reward - baseline, with the baseline an exponential
+moving average of the trained rewards told before it (initialised to the first reward);
+with `normalize_advantage` the advantage is divided by the standard deviation of every
+trained reward so far (Welford) and clipped to [-3, 3], so the step size does not depend
+on the reward's scale (AP 0.02 on the built-in proxy, 0.3 on COCO, any objective).
+Failed trials get `failure_reward` as their reward but never move the baseline or the
+scale (a 0.0 among rewards of 0.02 +- 0.01 would drag the baseline down for ~20 tells).
+Cache hits (the architecture was trained before) are not learned from again unless
+`learn_cached`: one lucky architecture sampled hundreds of times would fill update after
+update with copies of one reward.
+
+After `batch_size` trained tells the buffer is consumed by one update (`_update`, the
+subclass's loss) and the policy version increases. Samples keep the log-probabilities of
+the version that drew them, so rewards that arrive late or out of order are used as
+they come. With `elite_steps > 0`, each update is followed by that many Adam steps of
+imitation (maximum likelihood) on the `elite_size` best architectures told so far, as in
+priority-queue training (Abolafia et al. 2018): at a budget of a few hundred samples the
+policy gradient alone hardly moves a 28-decision policy away from uniform.
 """
 
 from __future__ import annotations
@@ -59,6 +72,10 @@ class PolicyGradientStrategy(Strategy):
         hidden_size: int,
         num_layers: int,
         grad_clip: float | None,
+        normalize_advantage: bool,
+        elite_size: int,
+        elite_steps: int,
+        learn_cached: bool,
         failure_reward: float,
         seed: int,
     ) -> None:
@@ -67,6 +84,8 @@ class PolicyGradientStrategy(Strategy):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
+        if elite_size < 0 or elite_steps < 0 or (elite_steps > 0 and elite_size == 0):
+            raise ValueError(f"need elite_size >= 1 when elite_steps > 0, got {elite_size}, {elite_steps}")
         self.options.update(
             lr=float(lr),
             batch_size=int(batch_size),
@@ -77,6 +96,10 @@ class PolicyGradientStrategy(Strategy):
             hidden_size=int(hidden_size),
             num_layers=int(num_layers),
             grad_clip=None if grad_clip is None else float(grad_clip),
+            normalize_advantage=bool(normalize_advantage),
+            elite_size=int(elite_size),
+            elite_steps=int(elite_steps),
+            learn_cached=bool(learn_cached),
         )
         self.policy = LSTMPolicy(space, hidden_size, num_layers, temperature, tanh_constant, seed=seed)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=lr)
@@ -84,7 +107,13 @@ class PolicyGradientStrategy(Strategy):
         self.entropy_weight = float(entropy_weight)
         self.baseline_decay = float(baseline_decay)
         self.grad_clip = grad_clip
+        self.normalize_advantage = bool(normalize_advantage)
+        self.elite_size = int(elite_size)
+        self.elite_steps = int(elite_steps)
+        self.learn_cached = bool(learn_cached)
         self.baseline: float | None = None
+        self._moments = [0, 0.0, 0.0]  # Welford count, mean, sum of squared deviations of trained rewards
+        self._elite: list[dict[str, Any]] = []  # {"actions", "reward", "hash"}, best first, unique hashes
         self.policy_version = 0
         self._buffer: list[dict[str, Any]] = []  # {"sample": Sample.to_dict(), "reward", "advantage"}
         self._sampler: PolicySampler = self.policy.sampler()
@@ -95,14 +124,50 @@ class PolicyGradientStrategy(Strategy):
         actions, log_probs = self._sampler.sample(self.rng)
         return actions, log_probs, self.policy_version, None
 
-    def _learn(self, sample: Sample, reward: float) -> None:
+    def _learn(self, sample: Sample, reward: float, *, failed: bool, cached: bool) -> None:
+        if cached and not self.learn_cached:
+            return
         if self.baseline is None:
+            if failed:
+                return  # nothing to compare a failure with yet
             self.baseline = reward
+        if not failed:
+            self._add_moment(reward)  # first, so the second reward already has a scale
         advantage = reward - self.baseline
-        self.baseline = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * reward
+        if self.normalize_advantage:
+            scale = self._reward_scale()
+            if scale is None:  # all trained rewards so far are equal
+                advantage = -3.0 if advantage < 0 else 0.0
+            else:
+                advantage = max(-3.0, min(3.0, advantage / scale))
+        if not failed:
+            self.baseline = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * reward
+            if self.elite_size and not cached:
+                self._add_elite(sample, reward)
         self._buffer.append({"sample": sample.to_dict(), "reward": reward, "advantage": advantage})
         if len(self._buffer) >= self.batch_size:
             self._run_update()
+
+    def _add_moment(self, reward: float) -> None:
+        n, mean, m2 = self._moments
+        n += 1
+        delta = reward - mean
+        mean += delta / n
+        self._moments = [n, mean, m2 + delta * (reward - mean)]
+
+    def _reward_scale(self) -> float | None:
+        """Standard deviation of the trained rewards so far (None until two differ)."""
+        n, _, m2 = self._moments
+        std = (m2 / (n - 1)) ** 0.5 if n >= 2 else 0.0
+        return std if std > 0 else None
+
+    def _add_elite(self, sample: Sample, reward: float) -> None:
+        key = sample.genotype.hash()
+        if any(e["hash"] == key for e in self._elite):
+            return
+        self._elite.append({"actions": list(sample.actions), "reward": reward, "hash": key})
+        self._elite.sort(key=lambda e: -e["reward"])  # stable: ties keep the earlier
+        del self._elite[self.elite_size :]
 
     def _run_update(self) -> None:
         start = time.perf_counter()
@@ -113,6 +178,8 @@ class PolicyGradientStrategy(Strategy):
         masks = self.policy.masks(actions.tolist())  # (T, B, C)
         with _one_thread():
             loss, entropy = self._update(actions, masks, old_log_probs, advantages)
+            if self.elite_steps:
+                self._imitate_elite()
         self.policy_version += 1
         self._sampler = self.policy.sampler()
         self._last = {"loss": loss, "entropy": entropy, "update_seconds": time.perf_counter() - start}
@@ -125,6 +192,14 @@ class PolicyGradientStrategy(Strategy):
             torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
         self.optimizer.step()
 
+    def _imitate_elite(self) -> None:
+        """`elite_steps` Adam steps on -mean log pi(elite architecture)."""
+        actions = torch.tensor([e["actions"] for e in self._elite])  # (E, T)
+        masks = self.policy.masks(actions.tolist())  # (T, E, C)
+        for _ in range(self.elite_steps):
+            log_probs, _ = self.policy.log_probs(actions, masks)  # (E, T)
+            self._step(-log_probs.sum(1).mean())
+
     def _update(
         self, actions: torch.Tensor, masks: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor
     ) -> tuple[float, float]:
@@ -136,6 +211,8 @@ class PolicyGradientStrategy(Strategy):
         return {
             "policy_version": self.policy_version,
             "baseline": self.baseline,
+            "reward_scale": self._reward_scale(),
+            "elite_best": self._elite[0]["reward"] if self._elite else None,
             "buffered": len(self._buffer),
             "last_loss": self._last["loss"],
             "entropy": self._last["entropy"],
@@ -148,6 +225,8 @@ class PolicyGradientStrategy(Strategy):
             "policy": copy.deepcopy(self.policy.state_dict()),
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "baseline": self.baseline,
+            "moments": list(self._moments),
+            "elite": [dict(e) for e in self._elite],
             "policy_version": self.policy_version,
             "buffer": [dict(b) for b in self._buffer],
             "last": dict(self._last),
@@ -157,6 +236,9 @@ class PolicyGradientStrategy(Strategy):
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.baseline = state["baseline"]
+        n, mean, m2 = state["moments"]
+        self._moments = [int(n), float(mean), float(m2)]
+        self._elite = [dict(e) for e in state["elite"]]
         self.policy_version = int(state["policy_version"])
         self._buffer = [dict(b) for b in state["buffer"]]
         self._last = dict(state["last"])

@@ -24,5 +24,5 @@ class RandomSearch(Strategy):
     def _propose(self) -> tuple[list[int], list[float], int, int | None]:
         return self.space.encode(self.space.sample(self.rng)), [], 0, None
 
-    def _learn(self, sample: Sample, reward: float) -> None:
+    def _learn(self, sample: Sample, reward: float, *, failed: bool, cached: bool) -> None:
         pass

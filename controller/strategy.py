@@ -77,10 +77,12 @@ class Strategy:
         self._pending[sample.id] = sample
         return sample
 
-    def tell(self, sample: Sample, reward: float | None, failed: bool = False) -> None:
+    def tell(self, sample: Sample, reward: float | None, failed: bool = False, cached: bool = False) -> None:
         """Return the reward of an outstanding sample.
 
         `reward=None` or `failed=True` records a failed trial with `failure_reward`.
+        `cached=True` says the reward was not trained for this sample but looked up (the same
+        architecture was trained before); strategies decide whether to learn from it again.
 
         Raises:
             ValueError: the sample was never asked from this strategy, was already told,
@@ -104,7 +106,7 @@ class Strategy:
         self._num_told += 1
         if self._best_reward is None or value > self._best_reward:
             self._best_reward = value
-        self._learn(stored, value)
+        self._learn(stored, value, failed=failed or reward is None, cached=cached)
 
     @property
     def pending(self) -> tuple[Sample, ...]:
@@ -175,7 +177,7 @@ class Strategy:
         """(actions, per-action log-probabilities, policy version, parent id)."""
         raise NotImplementedError
 
-    def _learn(self, sample: Sample, reward: float) -> None:
+    def _learn(self, sample: Sample, reward: float, *, failed: bool, cached: bool) -> None:
         raise NotImplementedError
 
     def _extra_state(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Structured Hydra configs of `python -m search.run`: type-checked overrides, clear errors.
 
-Groups: `controller` (ppo, reinforce, random, evolution), `proxy_task` (synthetic,
+Groups: `controller` (ppo, reinforce, random, evolution, and the named option sets of
+`controller.PRESETS`, e.g. ppo_paper), `proxy_task` (synthetic,
 coco_paper, coco_retrain, tiny). Controller option schemas are generated from the
 strategies' keyword arguments, so a default lives in one place (the strategy).
 """
@@ -120,5 +121,7 @@ def register_configs() -> ConfigStore:
     cs.store(name="search_schema", node=SearchConfig)
     for name in controller.STRATEGIES:
         cs.store(group="controller", name=name, node=controller_schema(name))
+    for preset, (name, options) in controller.PRESETS.items():
+        cs.store(group="controller", name=preset, node=controller_schema(name)(**options))
     proxy_task.config.register_configs(cs)
     return cs

@@ -172,7 +172,7 @@ class ControllerSearcher(Searcher):
     def _finish(self, sample: Sample, record: TrialRecord) -> None:
         self.store.append(record)  # durable first: a kill after this line loses nothing
         reward = reward_of(record)
-        self.strategy.tell(sample, reward, failed=reward is None)
+        self.strategy.tell(sample, reward, failed=reward is None, cached=record.cache_hit)
         save_state(self.strategy, self.state_path)
         stats = self.strategy.stats()
         for listener in self.listeners:

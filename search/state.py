@@ -67,5 +67,6 @@ def reconcile(strategy: Strategy, records_by_step: dict[int, TrialRecord]) -> li
         if record is None:
             rerun.append(sample)
         else:
-            strategy.tell(sample, reward_of(record), failed=reward_of(record) is None)
+            reward = reward_of(record)
+            strategy.tell(sample, reward, failed=reward is None, cached=record.cache_hit)
     return rerun

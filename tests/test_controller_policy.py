@@ -80,11 +80,11 @@ def _easy_reward(sample):
 def test_learns_an_easy_landscape_in_a_few_updates(name, options):
     strategy = controller.build(name, SPACE, seed=0, **options)
     rewards = []
-    for _ in range(8 * 20):  # 8 updates of 20
+    for _ in range(160):
         s = strategy.ask()
         rewards.append(_easy_reward(s))
         strategy.tell(s, rewards[-1])
-    first, last = sum(rewards[:20]) / 20, sum(rewards[-20:]) / 20
-    assert first < 0.65
+    first, last = sum(rewards[:5]) / 5, sum(rewards[-20:]) / 20  # the first 5: before any update
+    assert first < 0.75
     assert last > 0.8, (first, last)
-    assert strategy.stats()["policy_version"] == 8
+    assert strategy.stats()["policy_version"] == 160 // strategy.batch_size

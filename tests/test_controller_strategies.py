@@ -139,9 +139,14 @@ def test_failed_trials_get_the_failure_reward():
     evo.tell(c, 0.25)
     assert [m[2] for m in evo.population] == [-3.0, -3.0, 0.25]
     assert evo.stats()["num_failed"] == 2
-    ppo = controller.build("ppo", SPACE, failure_reward=-1.0)
+    # a policy gradient scores a failure against the baseline but never moves the baseline
+    ppo = controller.build("ppo", SPACE, failure_reward=-1.0, normalize_advantage=False)
     ppo.tell(ppo.ask(), None)
-    assert ppo.stats()["baseline"] == -1.0
+    assert ppo.stats()["baseline"] is None  # nothing to compare the first failure with
+    ppo.tell(ppo.ask(), 0.5)
+    ppo.tell(ppo.ask(), None)
+    assert ppo.stats()["baseline"] == 0.5
+    assert [b["advantage"] for b in ppo._buffer] == [0.0, -1.5]
 
 
 def test_build_rejects_unknown_names_and_options():
