@@ -97,7 +97,9 @@ class SearchConfig:
     proxy_task: Any = MISSING
     name: str = "default"  # run name: the run lives in storage_path/name
     storage_path: str = "runs"  # made absolute at start; must be shared storage on a cluster
-    num_trials: int = 30  # trained architectures (cache hits do not count)
+    num_trials: int = (
+        300  # trained architectures (cache hits do not count); the default run is bounded by time_budget_s
+    )
     time_budget_s: Optional[float] = 840.0  # noqa: UP045  wall clock of one driver session, data preparation included; None: no limit
     trial_timeout_s: Optional[float] = None  # noqa: UP045  a trial running longer is recorded as 'timeout'
     concurrency: int = 2  # trials at once

@@ -62,6 +62,23 @@ def test_reward_cache_returns_stored_reward_without_training(tmp_path):
     assert cached[0].metrics["cached_from"] == "t1"
 
 
+def test_cache_hits_reach_the_strategy_marked_as_cached(tmp_path):
+    s, store = _searcher(tmp_path, name="ppo")
+    cfg = s.suggest("t1")
+    s.on_trial_complete(trial_id="t1", result=_ok(0.3))
+    repeat = s.strategy.space.encode(loads(cfg["genotype"]))
+    queue = [(repeat, [-1.0] * len(repeat), 0, None)] * 3
+    s.strategy._propose = lambda: queue.pop(0) if queue else _policy_propose(s.strategy)
+    s.suggest("t2")
+    stats = s.strategy.stats()
+    # three hits told (and recorded), none learned from: one trained reward in the buffer
+    assert stats["num_told"] == 4 and stats["buffered"] == 1 and store.count("cached") == 3
+
+
+def _policy_propose(strategy):
+    return type(strategy)._propose(strategy)
+
+
 def test_converged_policy_finishes(tmp_path):
     s, store = _searcher(tmp_path, max_cache_hits=3)
     cfg = s.suggest("t1")
