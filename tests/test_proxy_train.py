@@ -77,7 +77,11 @@ def test_loss_falls_on_builtin_data(cache):
         space.load_builtin("fpn"), cfg, 0, "cpu", on_epoch=lambda e, r: losses.append(r["loss"])
     )
     assert len(losses) == 8
-    assert losses[-1] < 0.75 * losses[0]
+    # Last/first epoch loss, measured on one 2-core AMD EPYC over trial seeds 0-5 x
+    # synthetic_seed 0-2 (torch threads 1 and 2 gave identical values): 0.725-0.804 (mean
+    # 0.765, sd 0.022); a 0.755 was seen on another machine. With lr=1e-6 (no learning) the
+    # same ratio is 0.975-1.026. 0.88 sits between the two, >= 3 sd from either edge.
+    assert losses[-1] < 0.88 * losses[0]
     assert metrics["steps"] == 8 * (cfg.synthetic_images - cfg.holdout_images) // cfg.batch_size
 
 
