@@ -23,7 +23,7 @@ from typing import NoReturn
 from results.compare import compare_table
 from results.errors import ResultsError
 from results.export import export_genotype
-from results.plots import plot_progress
+from results.plots import plot_progress, plot_strategies
 from results.ranking import TABLE_HEADER, rank_architectures, table_row
 from results.recover import recover_record
 from results.report import write_report
@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", metavar="run", help=run_help)
     plot.add_argument("--out", default="progress.png", help=f"figure file {PLOT_FORMATS} (default progress.png)")
     plot.add_argument("--window", type=_positive, default=50, help="moving-average window (default 50)")
+    plot.add_argument(
+        "--by-strategy",
+        action="store_true",
+        help="one line per strategy: mean over its runs (e.g. seeds) with a min-max band, against trainings",
+    )
     cmp = sub.add_parser("compare", help="table of runs side by side at equal numbers of trainings")
     cmp.add_argument("runs", nargs="+", metavar="run", help=run_help)
     cmp.add_argument("--budgets", type=_positive, nargs="+", default=[20, 40, 80], help="trainings (default 20 40 80)")
@@ -93,7 +98,8 @@ def _top(args: argparse.Namespace) -> None:
 def _plot(args: argparse.Namespace) -> None:
     if not args.out.lower().endswith(PLOT_FORMATS):
         raise ResultsError(f"--out {args.out}: unsupported figure format; end the name with one of {PLOT_FORMATS}")
-    print(plot_progress(load_runs(args.runs), args.out, window=args.window))
+    draw = plot_strategies if args.by_strategy else plot_progress
+    print(draw(load_runs(args.runs), args.out, window=args.window))
 
 
 def _report(args: argparse.Namespace) -> None:

@@ -1,8 +1,11 @@
 """Search progress figures drawn from trial records alone (matplotlib, Agg, no pyplot state).
 
-One figure, three panels, one colour per run (e.g. PPO vs random vs evolution):
-  reward per step with its moving average; best reward so far; unique architectures
-  vs steps (the paper's Figure 5, right). Rewards come from 'ok' and 'cached' records
+`plot_progress`: one figure, three panels, one colour per run (e.g. PPO vs random vs
+evolution): reward per step with its moving average; best reward so far; unique
+architectures vs steps (the paper's Figure 5, right).
+`plot_strategies`: runs grouped by strategy (e.g. three seeds each), against trainings:
+the mean over seeds of the moving-average reward and of the best reward so far, with the
+seeds' min-max band. Rewards come from 'ok' and 'cached' records
   (a cache hit is a reward the controller received); failed trials have none.
 """
 
@@ -89,6 +92,51 @@ def plot_progress(runs: Sequence[Run], path: str | os.PathLike[str], window: int
     ax_best.set(title="Best reward so far", xlabel="step", ylabel="reward")
     ax_unique.set(title="Unique architectures sampled", xlabel="step", ylabel="unique architectures")
     for ax in (ax_reward, ax_best, ax_unique):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    return save_figure(fig, path)
+
+
+def training_rewards(records: Sequence[TrialRecord]) -> np.ndarray:
+    """Rewards of the trainings (cache hits excluded; failures kept as NaN), in step order."""
+    ordered = [r for _, r in sorted(enumerate(records), key=lambda ir: (ir[1].step, ir[0]))]
+    return np.array([np.nan if r.reward is None else r.reward for r in ordered if not r.cache_hit], dtype=float)
+
+
+def plot_strategies(runs: Sequence[Run], path: str | os.PathLike[str], window: int = 50) -> Path:
+    """Mean over the runs of each strategy (band: min to max over them) against trainings,
+    up to the shortest run of the strategy. Two panels: moving-average reward, best so far.
+
+    Raises:
+        ValueError: no runs, or window < 1.
+    """
+    if not runs:
+        raise ValueError("plot_strategies needs at least one run")
+    groups: dict[str, list[np.ndarray]] = {}
+    for run in runs:
+        groups.setdefault(str(run.meta.get("strategy") or run.label), []).append(training_rewards(run.records))
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_mean, ax_best = fig.subplots(1, 2)
+    for k, (strategy, series) in enumerate(groups.items()):
+        n = min(len(x) for x in series)
+        if n == 0:
+            continue
+        x = np.arange(1, n + 1)
+        rewards = np.stack([np.nan_to_num(s[:n], nan=0.0) for s in series])  # (runs, n); a failure counts 0 here
+        curves = {
+            ax_mean: np.stack([moving_average(r, window) for r in rewards]),
+            ax_best: np.maximum.accumulate(rewards, axis=1),
+        }
+        label = f"{strategy} ({len(series)} run{'s' if len(series) > 1 else ''})"
+        for ax, c in curves.items():
+            ax.plot(x, c.mean(0), color=f"C{k % 10}", label=label)
+            ax.fill_between(x, c.min(0), c.max(0), color=f"C{k % 10}", alpha=0.2, linewidth=0)
+    ax_mean.set(title=f"Reward, moving average of {window} (mean over runs, band min-max)", xlabel="trainings")
+    ax_best.set(title="Best reward so far (mean over runs, band min-max)", xlabel="trainings")
+    for ax in (ax_mean, ax_best):
+        ax.set_ylabel("reward")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")

@@ -194,3 +194,23 @@ def test_plot_styles_one_colour_per_strategy_one_dash_per_repeat(tmp_path):
     runs = [Run(tmp_path / f"{i}.sqlite", label, (), {"strategy": s}) for i, (label, s) in
             enumerate([("ppo (a)", "ppo"), ("random", "random"), ("ppo (b)", "ppo"), ("evolution", "evolution")])]  # fmt: skip
     assert _styles(runs) == [("C0", "-"), ("C1", "-"), ("C0", "--"), ("C2", "-")]
+
+
+def test_training_rewards_skip_cache_hits_and_keep_failures_in_place(tmp_path):
+    from results.plots import training_rewards
+
+    paper = load_builtin("nasfpn_paper")
+    kinds = [("ok", 0.2, False), ("cached", 0.2, True), ("failed", None, False), ("ok", 0.4, False)]
+    records = [
+        TrialRecord.from_genotype(paper, trial_id=f"t{i}", step=i, policy_version=0, reward=r, status=s, cache_hit=c,
+                                  error="x" if s == "failed" else None)
+        for i, (s, r, c) in enumerate(kinds)
+    ]  # fmt: skip
+    out = training_rewards(records)
+    assert out[0] == 0.2 and np.isnan(out[1]) and out[2] == 0.4 and len(out) == 3
+
+
+def test_plot_by_strategy(runs: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "agg.png"
+    assert main(["plot", str(runs[0]), str(runs[1]), "--by-strategy", "--window", "5", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC and out.stat().st_size > 10_000
