@@ -17,6 +17,16 @@ from results import TrialRecord, TrialStore
 
 MODES = ("offline", "online", "disabled")
 
+# W&B name ("controller/<name>") -> the key of `Strategy.stats()` (controller/) it is read
+# from: the one place these names are spelled. The policy-gradient strategies publish the loss
+# of their last update as "last_loss"; random search and evolution publish none of these.
+CONTROLLER_METRICS: dict[str, str] = {
+    "entropy": "entropy",
+    "loss": "last_loss",
+    "baseline": "baseline",
+    "policy_version": "policy_version",
+}
+
 
 def configure_env(mode: str) -> None:
     """Export WANDB_MODE (and silence the console) for the driver and the Ray workers."""
@@ -83,9 +93,9 @@ class WandbLogger:
         for k in ("ap", "ap50", "ap75", "aps", "apm", "apl"):
             if isinstance(record.metrics.get(k), (int, float)):
                 row[f"trial/{k}"] = record.metrics[k]
-        for k in ("entropy", "loss", "baseline", "policy_version"):
-            if isinstance(stats.get(k), (int, float)):
-                row[f"controller/{k}"] = stats[k]
+        for name, key in CONTROLLER_METRICS.items():
+            if isinstance(stats.get(key), (int, float)):
+                row[f"controller/{name}"] = stats[key]
         self.run.log(row)
         if self.n % self.table_every == 0:
             self.log_table()
