@@ -102,19 +102,21 @@ class WandbLogger:
 
     def log_table(self) -> None:
         """Refresh the top-k table (rank, reward, AP metrics, cost, genotype, diagram)."""
+        from space import dumps
         from space.diagram import draw
 
         cols = ["rank", "reward", "ap", "ap50", "ap75", "params", "macs", "hash", "step", "genotype", "diagram"]
         table = self.wandb.Table(columns=cols)
         diagrams = self.run_dir / "diagrams"
         for rank, r in enumerate(self.store.top(self.top_k), start=1):
+            genotype = r.genotype()  # written again below: canonical even from an older record
             png = diagrams / f"{r.genotype_hash}.png"
             if not png.exists():
-                draw(r.genotype(), png, title=f"rank {rank}: reward {r.reward:.4f}")
+                draw(genotype, png, title=f"rank {rank}: reward {r.reward:.4f}")
             m = r.metrics
             table.add_data(
                 rank, r.reward, m.get("ap"), m.get("ap50"), m.get("ap75"), r.params, r.macs,
-                r.genotype_hash, r.step, r.genotype_json, self.wandb.Image(str(png)),
+                r.genotype_hash, r.step, dumps(genotype), self.wandb.Image(str(png)),
             )  # fmt: skip
         self.run.log({"top_architectures": table})
 

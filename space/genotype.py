@@ -167,8 +167,8 @@ def make_genotype(cells: Iterable[Sequence[object]], min_level: int = 3, max_lev
 
 
 def to_block_specs(genotype: Genotype) -> list[tuple[int, str, tuple[int, int], bool]]:
-    """The official tensorflow/tpu block-spec tuples."""
-    return [(c.level, c.op, c.inputs, c.is_output) for c in genotype.cells]
+    """The official tensorflow/tpu block-spec tuples, input pairs sorted (see `canonical`)."""
+    return [(c.level, c.op, c.sorted_inputs(), c.is_output) for c in genotype.cells]
 
 
 def from_controller_string(values: Sequence[int], min_level: int = 3, max_level: int = 7) -> Genotype:
@@ -201,8 +201,9 @@ def from_controller_string(values: Sequence[int], min_level: int = 3, max_level:
 
 
 def to_controller_string(genotype: Genotype) -> list[int]:
-    """Inverse of `from_controller_string`."""
+    """Inverse of `from_controller_string` up to `canonical` (input pairs are written sorted)."""
     out: list[int] = []
     for c in genotype.cells:
-        out += [genotype.max_level - c.level, OPS.index(c.op), c.inputs[0], c.inputs[1]]
+        i, j = c.sorted_inputs()
+        out += [genotype.max_level - c.level, OPS.index(c.op), i, j]
     return out

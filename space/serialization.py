@@ -14,7 +14,10 @@
     }
 
 `cells` follow the official block specs: inputs index the pool [P_min..P_max, cell 0,
-cell 1, ...]. `load` also accepts a bare list of [level, op, [i, j], is_output] block
+cell 1, ...]. Every pair is written sorted (the canonical form, `Genotype.canonical()`): an
+`attention` cell whose inputs sit at the same level then builds the same network here (the
+lower pool index is the attention source) and in the official TensorFlow builders (the first
+input is). A file with unsorted pairs is read as written. `load` also accepts a bare list of [level, op, [i, j], is_output] block
 specs, or {"controller_string": [...]} (the integer form), so files written by other
 tools can be read. Every problem raises GenotypeError with a one-line message.
 """
@@ -35,14 +38,15 @@ _CELL_KEYS = {"level", "op", "inputs", "is_output"}
 
 
 def to_dict(genotype: Genotype, name: str | None = None) -> dict[str, Any]:
-    """A JSON-ready dict in format version 1."""
+    """A JSON-ready dict in format version 1, with every input pair sorted."""
     d: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "min_level": genotype.min_level,
         "max_level": genotype.max_level,
         "cells": [
-            {"level": c.level, "op": c.op, "inputs": list(c.inputs), "is_output": c.is_output} for c in genotype.cells
+            {"level": c.level, "op": c.op, "inputs": list(c.sorted_inputs()), "is_output": c.is_output}
+            for c in genotype.cells
         ],
         "hash": genotype.hash(),
     }
