@@ -59,15 +59,17 @@ def parse_variant(text: str) -> tuple[str, str, dict[str, object]]:
 
 
 def _value(text: str) -> object:
-    """'None', 'true'/'false', an int or a float."""
+    """'None', 'true'/'false', an int, a float, or the text itself."""
     if text in ("None", "null"):
         return None
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def run_search(

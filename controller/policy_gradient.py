@@ -76,6 +76,8 @@ class PolicyGradientStrategy(Strategy):
         elite_size: int,
         elite_steps: int,
         learn_cached: bool,
+        decision_order: str,
+        distance_bias: bool,
         failure_reward: float,
         seed: int,
     ) -> None:
@@ -100,8 +102,19 @@ class PolicyGradientStrategy(Strategy):
             elite_size=int(elite_size),
             elite_steps=int(elite_steps),
             learn_cached=bool(learn_cached),
+            decision_order=str(decision_order),
+            distance_bias=bool(distance_bias),
         )
-        self.policy = LSTMPolicy(space, hidden_size, num_layers, temperature, tanh_constant, seed=seed)
+        self.policy = LSTMPolicy(
+            space,
+            hidden_size,
+            num_layers,
+            temperature,
+            tanh_constant,
+            seed=seed,
+            decision_order=decision_order,
+            distance_bias=distance_bias,
+        )
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=lr)
         self.batch_size = int(batch_size)
         self.entropy_weight = float(entropy_weight)
@@ -176,8 +189,9 @@ class PolicyGradientStrategy(Strategy):
         old_log_probs = torch.tensor([b["sample"]["log_probs"] for b in batch])  # (B, T)
         advantages = torch.tensor([b["advantage"] for b in batch])  # (B,)
         masks = self.policy.masks(actions.tolist())  # (T, B, C)
+        distances = self.policy.distances(actions.tolist())  # (T, B, C)
         with _one_thread():
-            loss, entropy = self._update(actions, masks, old_log_probs, advantages)
+            loss, entropy = self._update(actions, (masks, distances), old_log_probs, advantages)
             if self.elite_steps:
                 self._imitate_elite()
         self.policy_version += 1
@@ -196,14 +210,22 @@ class PolicyGradientStrategy(Strategy):
         """`elite_steps` Adam steps on -mean log pi(elite architecture)."""
         actions = torch.tensor([e["actions"] for e in self._elite])  # (E, T)
         masks = self.policy.masks(actions.tolist())  # (T, E, C)
+        distances = self.policy.distances(actions.tolist())  # (T, E, C)
         for _ in range(self.elite_steps):
-            log_probs, _ = self.policy.log_probs(actions, masks)  # (E, T)
+            log_probs, _ = self.policy.log_probs(actions, masks, distances)  # (E, T)
             self._step(-log_probs.sum(1).mean())
 
     def _update(
-        self, actions: torch.Tensor, masks: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor
+        self,
+        actions: torch.Tensor,
+        steps: tuple[torch.Tensor, torch.Tensor],
+        old_log_probs: torch.Tensor,
+        advantages: torch.Tensor,
     ) -> tuple[float, float]:
-        """Train on one batch; return (last loss, mean sequence entropy before the update)."""
+        """Train on one batch; return (last loss, mean sequence entropy before the update).
+
+        `steps` = (masks, distances) of the batch, from `LSTMPolicy.masks` / `.distances`.
+        """
         raise NotImplementedError
 
     # -- stats and state -----------------------------------------------------------------

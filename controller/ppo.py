@@ -49,6 +49,8 @@ class PPO(PolicyGradientStrategy):
         elite_size: int = 10,
         elite_steps: int = 0,
         learn_cached: bool = False,
+        decision_order: str = "paper",
+        distance_bias: bool = False,
         failure_reward: float = 0.0,
         seed: int = 0,
     ) -> None:
@@ -67,6 +69,8 @@ class PPO(PolicyGradientStrategy):
             elite_size=elite_size,
             elite_steps=elite_steps,
             learn_cached=learn_cached,
+            decision_order=decision_order,
+            distance_bias=distance_bias,
             failure_reward=failure_reward,
             seed=seed,
         )
@@ -77,12 +81,16 @@ class PPO(PolicyGradientStrategy):
         self.options.update(ppo_epochs=self.ppo_epochs, clip=self.clip)
 
     def _update(
-        self, actions: torch.Tensor, masks: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor
+        self,
+        actions: torch.Tensor,
+        steps: tuple[torch.Tensor, torch.Tensor],
+        old_log_probs: torch.Tensor,
+        advantages: torch.Tensor,
     ) -> tuple[float, float]:
         adv = advantages[:, None]  # (B, 1): shared by every decision of a sequence
         entropy_before = None
         for _ in range(self.ppo_epochs):
-            log_probs, entropy = self.policy.log_probs(actions, masks)  # (B, T), (B, T)
+            log_probs, entropy = self.policy.log_probs(actions, *steps)  # (B, T), (B, T)
             ratio = torch.exp(log_probs - old_log_probs)  # (B, T)
             surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - self.clip, 1 + self.clip) * adv)
             entropy_seq = entropy.sum(1)  # (B,)

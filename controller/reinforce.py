@@ -38,6 +38,8 @@ class Reinforce(PolicyGradientStrategy):
         elite_size: int = 10,
         elite_steps: int = 0,
         learn_cached: bool = False,
+        decision_order: str = "paper",
+        distance_bias: bool = False,
         failure_reward: float = 0.0,
         seed: int = 0,
     ) -> None:
@@ -56,14 +58,20 @@ class Reinforce(PolicyGradientStrategy):
             elite_size=elite_size,
             elite_steps=elite_steps,
             learn_cached=learn_cached,
+            decision_order=decision_order,
+            distance_bias=distance_bias,
             failure_reward=failure_reward,
             seed=seed,
         )
 
     def _update(
-        self, actions: torch.Tensor, masks: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor
+        self,
+        actions: torch.Tensor,
+        steps: tuple[torch.Tensor, torch.Tensor],
+        old_log_probs: torch.Tensor,
+        advantages: torch.Tensor,
     ) -> tuple[float, float]:
-        log_probs, entropy = self.policy.log_probs(actions, masks)  # (B, T), (B, T)
+        log_probs, entropy = self.policy.log_probs(actions, *steps)  # (B, T), (B, T)
         entropy_seq = entropy.sum(1)  # (B,)
         loss = -(advantages * log_probs.sum(1)).mean() - self.entropy_weight * entropy_seq.mean()
         self._step(loss)

@@ -20,7 +20,13 @@ def _check_valid(space, sample):
     assert sorted(c.level for c in g.cells[space.num_intermediate :]) == list(space.levels)
 
 
-@pytest.mark.parametrize("shaping", [{}, {"temperature": 0.2, "tanh_constant": 2.5}])
+ORDERS = [{}, {"decision_order": "level_first"}, {"decision_order": "level_first", "distance_bias": True}]
+
+
+@pytest.mark.parametrize(
+    "shaping",
+    [{}, {"temperature": 0.2, "tanh_constant": 2.5}, {"decision_order": "level_first", "distance_bias": True}],
+)
 def test_peaked_random_policy_never_samples_an_invalid_choice(shaping):
     # init_range 3 gives near-deterministic softmaxes: a wrong mask would show at once
     policy = LSTMPolicy(SPACE, hidden_size=32, init_range=3.0, seed=3, **shaping)
@@ -41,8 +47,9 @@ def test_policy_strategies_stay_valid_while_learning(name):
     assert strategy.stats()["policy_version"] == 100
 
 
-def test_recomputed_log_probs_equal_the_stored_ones():
-    strategy = controller.build("ppo", SPACE, batch_size=5, temperature=1.5, tanh_constant=2.0, seed=2)
+@pytest.mark.parametrize("order", ORDERS)
+def test_recomputed_log_probs_equal_the_stored_ones(order):
+    strategy = controller.build("ppo", SPACE, batch_size=5, temperature=1.5, tanh_constant=2.0, seed=2, **order)
     for _ in range(15):  # three updates: weights away from their initial values
         s = strategy.ask()
         strategy.tell(s, float(s.actions[3]))
@@ -69,6 +76,34 @@ def test_masked_choices_get_zero_probability_in_training_path():
     for b in range(4):
         assert not masks[1, b, actions[b, 0]]
         assert masks[1, b, :5].sum() == 4 and not masks[1, b, 5:].any()
+
+
+def test_level_first_chooses_inputs_after_the_level_and_learns_the_distance_bias():
+    policy = LSTMPolicy(SPACE, decision_order="level_first", distance_bias=True)
+    # cell 0: level (step 2), op (3), then inputs i (0), j (1)
+    assert policy.order[:8] == [2, 3, 0, 1, 6, 7, 4, 5] and sorted(policy.order) == list(range(SPACE.num_steps))
+    # a cell's level and op masks never read its own inputs, so they can be chosen first
+    rng = random.Random(0)
+    for _ in range(200):
+        actions = SPACE.encode(SPACE.sample(rng))
+        for t, d in enumerate(SPACE.decisions):
+            if d.kind in ("level", "op"):
+                other = list(actions[:t])
+                other[4 * d.cell], other[4 * d.cell + 1] = 1, 0
+                assert SPACE.mask(actions[:t]) == SPACE.mask(other)
+    # distance index of cell 0's input i at level P4 (choice 1): pool P3..P7 -> 1, 0, 1, 2, 3
+    actions = SPACE.encode(SPACE.sample(random.Random(1)))
+    actions[2] = 1
+    dist = policy.distances([actions])  # (T, 1, C), policy order
+    assert dist[2, 0, :5].tolist() == [1, 0, 1, 2, 3] and (dist[0, 0] == SPACE.num_levels).all()
+    strategy = controller.build("ppo", SPACE, seed=0, decision_order="level_first", distance_bias=True)
+    for _ in range(10):
+        strategy.tell(strategy.ask(), 0.1 * random.random())
+    assert strategy.policy.distance_bias.abs().sum() > 0  # learned, not fixed
+    with pytest.raises(ValueError, match="distance_bias needs"):
+        LSTMPolicy(SPACE, distance_bias=True)
+    with pytest.raises(ValueError, match="decision_order='sideways'"):
+        LSTMPolicy(SPACE, decision_order="sideways")
 
 
 def _easy_reward(sample):
