@@ -2,7 +2,8 @@
 
 `run_search(cfg)` takes the resolved config as a plain dict (the Hydra entry point and the
 tests both call it). Everything that can be checked before work starts is checked first,
-and raises SearchSetupError with a one-line message.
+and raises SearchSetupError with a one-line message; a new run's directory is made only
+after that (and after the data is prepared), so a refused config leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from search.config import controller_options
 from search.progress import Progress
 from search.searcher import ControllerSearcher
 from search.state import load_state, reconcile
+from search.wandb_logger import MODES as WANDB_MODES
 from space import SearchSpace
 
 
@@ -41,24 +43,53 @@ def _check_config(cfg: dict[str, Any]) -> None:
         (cfg["device"] in ("auto", "cpu", "cuda"), f"device={cfg['device']!r}: expected auto, cpu or cuda"),
         (cfg["objective"]["cost"] in ("macs", "latency"), "objective.cost: expected macs or latency"),
         (cfg["name"] and "/" not in cfg["name"], f"name={cfg['name']!r}: a non-empty name without '/'"),
+        (cfg["top_k"] >= 1, f"top_k={cfg['top_k']}: must be >= 1"),
+        (cfg["max_cache_hits"] >= 1, f"max_cache_hits={cfg['max_cache_hits']}: must be >= 1"),
+        (
+            not cfg["objective"]["enabled"] or cfg["objective"]["target"] > 0,
+            f"objective.target={cfg['objective']['target']}: must be > 0",
+        ),
+        (
+            cfg["wandb"]["mode"] in WANDB_MODES,
+            f"wandb.mode={cfg['wandb']['mode']!r}: expected one of {', '.join(WANDB_MODES)}",
+        ),
+        (cfg["wandb"]["top_k"] >= 1, f"wandb.top_k={cfg['wandb']['top_k']}: must be >= 1"),
+        (cfg["wandb"]["table_every"] >= 1, f"wandb.table_every={cfg['wandb']['table_every']}: must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:
             raise SearchSetupError(message)
 
 
-def _run_dir(cfg: dict[str, Any]) -> Path:
+def _not_writable(cfg: dict[str, Any], reason: str | None) -> SearchSetupError:
+    return SearchSetupError(
+        f"storage_path {cfg['storage_path']!r} is not writable ({reason}); pass storage_path=A_WRITABLE_DIR"
+    )
+
+
+def _run_path(cfg: dict[str, Any]) -> Path:
+    """The run directory, not created here: its nearest existing ancestor must be a writable
+    directory."""
     run_dir = Path(cfg["storage_path"]).expanduser().resolve() / cfg["name"]
+    existing = run_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _not_writable(cfg, f"{existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _not_writable(cfg, f"{existing}: permission denied")
+    return run_dir
+
+
+def _make_run_dir(run_dir: Path, cfg: dict[str, Any]) -> None:
+    """Create the run directory (if new) and prove that a file can be written in it."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / f".write-test-{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
-        raise SearchSetupError(
-            f"storage_path {cfg['storage_path']!r} is not writable ({e.strerror}); pass storage_path=A_WRITABLE_DIR"
-        ) from None
-    return run_dir
+        raise _not_writable(cfg, e.strerror) from None
 
 
 def _build_strategy(cfg: dict[str, Any]) -> tuple[str, SearchSpace, controller.Strategy]:
@@ -120,6 +151,33 @@ def _open_record(run_dir: Path, strategy_name: str, cfg: dict[str, Any]) -> Tria
     return store
 
 
+def _resume(
+    run_dir: Path, strategy_name: str, strategy: controller.Strategy, cfg: dict[str, Any]
+) -> tuple[TrialStore, list[Any], list[Any]]:
+    """Open an existing run: (record, its records, the trials to run again); the strategy
+    continues from its checkpoint."""
+    _make_run_dir(run_dir, cfg)
+    store = _open_record(run_dir, strategy_name, cfg)
+    state_path = run_dir / "controller_state.pt"
+    try:
+        records = store.records()  # reconcile only tells the strategy: the record does not change here
+        rerun = []
+        if state_path.exists():
+            try:
+                load_state(strategy, state_path)
+            except ValueError as e:
+                raise SearchSetupError(str(e)) from None
+            rerun = reconcile(strategy, {r.step: r for r in records})
+        elif records:
+            raise SearchSetupError(
+                f"{run_dir}: the record has trials but no controller state; use another name=... to start afresh"
+            )
+    except BaseException:
+        store.close()
+        raise
+    return store, records, rerun
+
+
 def _prepare_data(task: dict[str, Any]) -> None:
     """Build the dataset and the frozen backbone once, in the driver, before workers start.
 
@@ -144,21 +202,9 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
     strategy_name, _, strategy = _build_strategy(cfg)
     task = _task(cfg)
     _check_ray_address(cfg["ray"]["address"])
-    run_dir = _run_dir(cfg)
-    store = _open_record(run_dir, strategy_name, cfg)
+    run_dir = _run_path(cfg)
     state_path = run_dir / "controller_state.pt"
-    records = store.records()  # reconcile only tells the strategy: the record does not change here
-    rerun = []
-    if state_path.exists():
-        try:
-            load_state(strategy, state_path)
-        except ValueError as e:
-            raise SearchSetupError(str(e)) from None
-        rerun = reconcile(strategy, {r.step: r for r in records})
-    elif records:
-        raise SearchSetupError(
-            f"{run_dir}: the record has trials but no controller state; use another name=... to start afresh"
-        )
+    store, records, rerun = _resume(run_dir, strategy_name, strategy, cfg) if run_dir.exists() else (None, [], [])
     trained = [r for r in records if not r.cache_hit]
     remaining = cfg["num_trials"] - len(trained)
     print(
@@ -166,10 +212,14 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
         + (f", {len(rerun)} to run again" if rerun else ""),
         file=sys.stderr,
     )
+    if remaining > 0:
+        _prepare_data(task)
+    if store is None:  # a new run: everything that can refuse it has passed
+        _make_run_dir(run_dir, cfg)
+        store = _open_record(run_dir, strategy_name, cfg)
     summary: dict[str, Any] = {"run_dir": str(run_dir)}
     wandb_logger = None
     if remaining > 0:
-        _prepare_data(task)
         from search.tune_runner import run_tune
         from search.wandb_logger import WandbLogger, configure_env
 

@@ -43,12 +43,15 @@ PACKAGES = ("space", "controller", "proxy_task", "search", "results")
         ("proxy_task.epochs=-1", "proxy_task.epochs=-1.0 (must be > 0)"),
         ("proxy_task.holdout_images=-2", "proxy_task.holdout_images=-2 (must be >= 0)"),
         ("ray.address=127.0.0.1:1", "does not answer"),
+        ("wandb.mode=bogus", "wandb.mode='bogus': expected one of offline, online, disabled"),
+        ("wandb.table_every=0", "wandb.table_every=0"),
+        ("objective.enabled=true objective.target=0", "objective.target=0"),
     ],
 )
 def test_config_errors_come_before_any_work(tmp_path, override, words):
     import ray
 
-    cfg = compose_search(tmp_path, "name=cfg", "wandb.mode=disabled", override)
+    cfg = compose_search(tmp_path, "name=cfg", "wandb.mode=disabled", *override.split())
     with pytest.raises(SearchSetupError, match=re.escape(words)) as e:
         run_search(cfg, faulty_trial({}, str(tmp_path)))
     assert "\n" not in str(e.value)
@@ -60,8 +63,20 @@ def test_unwritable_storage_is_a_setup_error(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     cfg = compose_search(blocker / "runs", "wandb.mode=disabled")
-    with pytest.raises(SearchSetupError, match="storage_path .* is not writable"):
+    with pytest.raises(SearchSetupError, match="storage_path .* is not writable .*a-file is not a directory"):
         run_search(cfg)
+
+
+def test_refused_config_leaves_no_run_directory(tmp_path):
+    storage = tmp_path / "runs"  # not there yet either: nothing may be created for a refusal
+    bad = compose_search(storage, "name=fresh", "wandb.mode=disabled", "proxy_task.dataset=coco",
+                         f"proxy_task.data_root={tmp_path / 'nope'}")  # fmt: skip
+    with pytest.raises(SearchSetupError, match="COCO root not found"):
+        run_search(bad)
+    assert not storage.exists()
+    with pytest.raises(SearchSetupError, match="wandb.mode='nope'"):
+        run_search(compose_search(storage, "name=fresh", "wandb.mode=nope"))
+    assert not storage.exists()
 
 
 @pytest.mark.parametrize(
@@ -133,6 +148,7 @@ def test_bad_annotation_file_is_a_search_setup_error(tmp_path, annotations, word
                          f"proxy_task.cache_dir={tmp_path / 'c'}")  # fmt: skip
     with pytest.raises(SearchSetupError, match=words):
         run_search(cfg)
+    assert not (tmp_path / "default").exists()  # refused before the run directory is made
 
 
 def test_missing_dataset_root_is_a_search_setup_error(tmp_path):
@@ -140,6 +156,7 @@ def test_missing_dataset_root_is_a_search_setup_error(tmp_path):
                          f"proxy_task.data_root={tmp_path / 'nope'}")  # fmt: skip
     with pytest.raises(SearchSetupError, match="COCO root not found"):
         run_search(cfg)
+    assert not (tmp_path / "default").exists()
     with pytest.raises(DataError):
         load_proxy_data(ProxyTaskConfig(dataset="coco", data_root=str(tmp_path / "nope")))
 
