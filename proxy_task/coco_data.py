@@ -8,7 +8,7 @@ Layout: `<root>/annotations/instances_<split>.json` and `<root>/<split>/<file_na
 * Images without annotations are kept (they teach the background).
 * Boxes are xywh in JSON, xyxy in records; boxes of zero width or height are dropped.
 
-Proxy split (SPEC.md section 4): the reward is measured on `holdout` images of train2017,
+Proxy split (docs/proxy_task.md): the reward is measured on `holdout` images of train2017,
 never val2017. They are the first `holdout` ids of the sorted train image ids permuted by
 numpy's PCG64 generator seeded with `split_seed`; training uses all other images. So the
 split depends only on the id set, the count and the seed (not on file order or platform).

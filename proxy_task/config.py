@@ -2,8 +2,9 @@
 
 `ProxyTaskConfig()` is the default `synthetic` preset: a CPU-sized proxy on the built-in
 dataset, tuned so the reward separates architectures (see docs/proxy_task.md). `coco_paper`
-is exactly the paper's proxy (SPEC.md section 4); `coco_retrain` the paper's full training
-of a found model. `tiny_config()` is a trial of a few seconds for integration tests.
+is exactly the paper's proxy (docs/proxy_task.md, "The paper's proxy task"); `coco_retrain`
+the paper's full training of a found model. `tiny_config()` is a trial of a few seconds for
+integration tests.
 
 Config is turned into objects only at the edge: `train_and_evaluate` reads this dataclass;
 the modules it builds take plain arguments.

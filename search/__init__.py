@@ -1,6 +1,9 @@
 """The search: `python -m search.run` (Hydra) runs a controller strategy on Ray Tune.
 
-Pieces: `config` (structured configs), `searcher` (the strategy as a Tune Searcher, with
-the reward cache and the crash-safe record), `trainable` (one proxy-task trial in a Ray
-worker), `state` (controller checkpoints), `progress`, `wandb_logger`, `run` (entry point).
+Pieces: `config` (structured configs), `driver` (config checks, resume, the run from start
+to summary), `tune_runner` (Ray and Tune wiring), `searcher` (the strategy as a Tune
+Searcher, with the reward cache and the crash-safe record), `trainable` (one proxy-task
+trial in a Ray worker), `deadline` (the per-trial time limit), `reward` (AP, or AP with a
+cost term), `state` (controller checkpoints), `progress` (the status line), `wandb_logger`
+(the driver's W&B run), `run` (entry point).
 """

@@ -1,7 +1,7 @@
 """One driver-side W&B run per search: per-trial curves, a live top-k table, the best
 genotype as an artifact. Offline by default (no key, no network): `wandb sync DIR` later.
 
-WANDB_MODE must be set in the environment before `ray.init` (ECOSYSTEM.md): `configure_env`
+WANDB_MODE must be set in the environment before `ray.init` (docs/ecosystem.md): `configure_env`
 does it. The run object stays in the driver: it is never part of anything Tune pickles.
 The run id is kept in the record's meta, so a resumed search appends to the same run.
 """

@@ -6,8 +6,10 @@ appends its output. A cell is (level, op, (i, j), is_output), exactly the block 
 of the official tensorflow/tpu code. The last L cells are the output cells, one per
 level (the official builder takes the last L pool entries as the outputs).
 
-Semantics are defined on the *sorted* input pair (SPEC.md section 1): for `attention`
-with both inputs at the same level, the lower pool index plays the coarse input.
+Semantics are defined on the *sorted* input pair (docs/search_space.md): for `attention`
+with both inputs at the same level, the lower pool index plays the coarse input. Every
+export writes the sorted pairs (`canonical`), so the official builders, which take the first
+listed input there, build the same network.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 OPS: tuple[str, ...] = ("sum", "attention")
-# Level order used by the integer controller-string form of the earliest public code:
-# level index k means LEVEL_ORDER[k] (for levels 3..7).
 _MAX_SUPPORTED_LEVEL = 12
 
 

@@ -31,7 +31,7 @@ def test_shipped_paper_genotype_is_the_papers():
 
 def test_golden_expansion_of_paper_genotype():
     # (level, op, coarse/first, second, unconnected features added) per cell, by hand from
-    # SPEC.md: n9 (P5 out) also takes raw P5 (index 2), n10 (P7 out) raw P7 (index 4); raw
+    # docs/search_space.md: n9 (P5 out) also takes raw P5 (index 2), n10 (P7 out) raw P7 (index 4); raw
     # P6 (3) is consumed by n5, raw P3/P4 by n7/n5, so nothing else is added.
     got = [(n.level, n.op, n.first, n.second, n.extras, n.is_output) for n in expand(load_builtin("nasfpn_paper"))]
     assert got == [
