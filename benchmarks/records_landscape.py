@@ -28,9 +28,9 @@ import numpy as np
 from results import TrialStore
 from space import Genotype, SearchSpace
 
-# Near-uniform records (random search, and PPO with the earlier defaults, which left the
+# Near-uniform records (random search, and PPO with the earlier defaults, v1, which left the
 # policy at ~uniform: entropy 40.00 -> 39.88 nats of 40.05).
-RECORDS = (Path("docs/runs/ev-random-s0"), Path("docs/runs/ev-ppo-s0"))
+RECORDS = (Path("docs/runs/ev-random-s0"), Path("docs/runs/ev-ppo-v1-s0"))
 VARIANCE = Path("docs/proxy_variance.json")
 FEATURES = ("reads_3", "reads_4", "reads_5", "near_3", "near_4")
 
