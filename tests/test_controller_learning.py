@@ -83,3 +83,15 @@ def test_paper_preset_is_nasnet_schedule():
     assert strategy.options["lr"] == 3.5e-4 and strategy.batch_size == 20
     assert strategy.baseline_decay == 0.95 and strategy.options["tanh_constant"] is None
     assert strategy.learn_cached and not strategy.normalize_advantage and strategy.elite_steps == 0
+
+
+def test_paper_preset_is_a_hydra_controller_option(tmp_path):
+    from search.config import controller_options
+    from tests.search_helpers import compose_search
+
+    cfg = compose_search(tmp_path, "controller=ppo_paper", "controller.lr=1e-4")
+    name, options = controller_options(cfg["controller"])
+    assert name == "ppo" and options["batch_size"] == 20 and options["lr"] == 1e-4
+    assert controller.build(name, SPACE, **options).options["tanh_constant"] is None
+    default = compose_search(tmp_path, "controller=ppo")["controller"]
+    assert default["batch_size"] == 5 and default["tanh_constant"] == 2.5
