@@ -274,7 +274,8 @@ def driver_main(spec_path: str) -> int:
         install_kill_hook(spec["kill"], spec.get("kill_at", 1), spec["marker_dir"])
     if spec.get("kill") == "during_trial":
         faults[spec.get("kill_at", 1)] = "kill_driver"
-    from search.driver import SearchSetupError, run_search
+    from search.driver import run_search
+    from search.errors import SearchSetupError
 
     trainable = faulty_trial(faults, spec["marker_dir"], seconds=spec.get("seconds", 1.0))
     try:

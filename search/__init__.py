@@ -4,6 +4,7 @@ Pieces: `config` (structured configs), `driver` (config checks, resume, the run 
 to summary), `tune_runner` (Ray and Tune wiring), `searcher` (the strategy as a Tune
 Searcher, with the reward cache and the crash-safe record), `trainable` (one proxy-task
 trial in a Ray worker), `deadline` (the per-trial time limit), `reward` (AP, or AP with a
-cost term), `state` (controller checkpoints), `progress` (the status line), `wandb_logger`
-(the driver's W&B run), `run` (entry point).
+cost term), `errors` (SearchSetupError, raised before any work starts), `state`
+(controller checkpoints), `progress` (the status line), `wandb_logger` (the driver's W&B
+run), `run` (entry point).
 """

@@ -20,15 +20,12 @@ import controller
 from proxy_task import ProxyTaskConfig
 from results import RecordError, TrialStore
 from search.config import controller_options
+from search.errors import SearchSetupError
 from search.progress import Progress
 from search.searcher import ControllerSearcher
 from search.state import load_state, reconcile
 from search.wandb_logger import MODES as WANDB_MODES
 from space import SearchSpace
-
-
-class SearchSetupError(ValueError):
-    """A configuration or environment problem found before any work starts."""
 
 
 def _check_config(cfg: dict[str, Any]) -> None:

@@ -25,7 +25,8 @@ from search.config import register_configs
 
 @hydra.main(version_base=None, config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> None:
-    from search.driver import SearchSetupError, run_search
+    from search.driver import run_search
+    from search.errors import SearchSetupError
 
     try:
         plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[assignment]

@@ -15,6 +15,7 @@ import ray
 from ray import tune
 from ray.tune import Callback, FailureConfig, RunConfig, TuneConfig, Tuner
 
+from search.errors import SearchSetupError
 from search.searcher import ControllerSearcher
 from search.trainable import run_trial
 
@@ -78,8 +79,6 @@ def run_tune(
         try:
             init_ray(cfg)
         except ConnectionError as e:
-            from search.driver import SearchSetupError
-
             raise SearchSetupError(f"cannot reach Ray at ray.address={cfg['ray']['address']!r}: {e}") from None
     res = cfg["resources"]
     with_params = tune.with_parameters(

@@ -17,7 +17,8 @@ from proxy_task import DataError, ProxyTaskConfig
 from proxy_task.coco_data import read_coco_split
 from proxy_task.data import load_proxy_data
 from results import RecordError, TrialRecord, TrialStore
-from search.driver import SearchSetupError, run_search
+from search.driver import run_search
+from search.errors import SearchSetupError
 from search.searcher import ControllerSearcher
 from space import load_builtin
 from tests.search_helpers import compose_search
