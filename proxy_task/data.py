@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from PIL import Image
 from proxy_task.coco_data import CocoSplit, proxy_split, read_coco_split, read_image, subsample
 from proxy_task.config import ProxyTaskConfig
 from proxy_task.synthetic import cache_root, synthetic_dataset
+from space.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 _CACHE_VERSION = 1
@@ -99,26 +99,24 @@ def build_image_set(split: CocoSplit, size: int, cache_dir: Path) -> ImageSet:
     key = _cache_key(split, size)
     array_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.pt"
     if not (array_path.exists() and meta_path.exists()):
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp_array = cache_dir / f".{key}.{os.getpid()}.npy"
-        array = np.lib.format.open_memmap(tmp_array, "w+", np.uint8, (len(split.records), 3, size, size))
-        kept, meta = 0, {"image_ids": [], "scales": [], "boxes": [], "labels": []}
-        for rec in split.records:
-            rgb = read_image(rec)
-            if rgb is None:
-                continue
-            array[kept], scale = letterbox(rgb, size)
-            kept += 1
-            meta["image_ids"].append(rec.image_id)
-            meta["scales"].append(scale)
-            meta["boxes"].append(torch.from_numpy(rec.boxes * scale))
-            meta["labels"].append(torch.from_numpy(rec.labels))
-        array.flush()
-        del array
-        meta["count"] = kept
-        torch.save(meta, cache_dir / f".{key}.{os.getpid()}.pt")
-        os.replace(tmp_array, array_path)
-        os.replace(cache_dir / f".{key}.{os.getpid()}.pt", meta_path)
+        # the array is moved into place first, then the metadata (the inner block exits first)
+        with atomic_path(meta_path) as tmp_meta, atomic_path(array_path) as tmp_array:
+            array = np.lib.format.open_memmap(tmp_array, "w+", np.uint8, (len(split.records), 3, size, size))
+            kept, meta = 0, {"image_ids": [], "scales": [], "boxes": [], "labels": []}
+            for rec in split.records:
+                rgb = read_image(rec)
+                if rgb is None:
+                    continue
+                array[kept], scale = letterbox(rgb, size)
+                kept += 1
+                meta["image_ids"].append(rec.image_id)
+                meta["scales"].append(scale)
+                meta["boxes"].append(torch.from_numpy(rec.boxes * scale))
+                meta["labels"].append(torch.from_numpy(rec.labels))
+            array.flush()
+            del array
+            meta["count"] = kept
+            torch.save(meta, tmp_meta)
     meta = torch.load(meta_path, weights_only=True)
     skipped = len(split.records) - meta["count"]
     if skipped:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +25,7 @@ from proxy_task.config import ProxyTaskConfig
 from proxy_task.data import ImageSet, ProxyData, data_key, load_proxy_data
 from proxy_task.detector import NASFPNRetinaNet, make_anchor_generator, make_head
 from proxy_task.synthetic import cache_root
+from space.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 _VERSION = 2
@@ -105,10 +105,8 @@ def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device)
         trained, head = _pretrain(cfg, data, device)
         state = {"backbone": trained.cpu().state_dict(), "head": head.cpu().state_dict()}
         backbone.load_state_dict(state["backbone"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{key}.{os.getpid()}.pt")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
     backbone.eval().requires_grad_(False)
     return backbone.to(device), state["head"], key
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import statistics
 import sys
 import time
@@ -36,6 +35,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 import space
 from proxy_task.config import ProxyTaskConfig, register_configs
+from space.atomic import write_text_atomic
 
 METRICS = ("ap", "ap50", "ap75")
 
@@ -175,9 +175,7 @@ def table(rows: list[dict[str, Any]], task: ProxyTaskConfig) -> str:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=1))
 
 
 def _load_previous(path: Path, task: dict) -> dict[str, dict]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from proxy_task.detector import NASFPNRetinaNet, build_detector
 from proxy_task.evaluator import coco_box_ap, to_coco_detections
 from proxy_task.features import CachedFeatures, cached_features
 from proxy_task.loaders import AugmentedImages, collate
+from space.atomic import atomic_path
 from space.complexity import count_macs, count_params
 from space.genotype import Genotype
 
@@ -153,9 +153,8 @@ def _write_outputs(out_dir: Path, model: nn.Module, genotype: Genotype, cfg: Pro
         ("checkpoint.pt", lambda p: torch.save(ckpt, p)),
         ("metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2))),
     ):
-        tmp = out_dir / f".{name}.{os.getpid()}.tmp"
-        write(tmp)
-        os.replace(tmp, out_dir / name)  # never half-written
+        with atomic_path(out_dir / name) as tmp:  # never half-written
+            write(tmp)
 
 
 def build_trial_model(

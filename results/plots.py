@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from results.record import TrialRecord
 from results.run import Run
+from space.atomic import atomic_path
 
 
 def reward_series(records: Sequence[TrialRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -146,8 +147,6 @@ def plot_strategies(runs: Sequence[Run], path: str | os.PathLike[str], window: i
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Write `fig` (format from the suffix) to a temporary name, then move it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
     return path

@@ -17,6 +17,7 @@ from results.plots import plot_progress
 from results.ranking import TABLE_HEADER, RankedArchitecture, rank_architectures, table_row
 from results.record import STATUSES
 from results.run import Run, load_run
+from space.atomic import write_text_atomic
 
 PROGRESS_FIGURE = "progress.png"
 
@@ -100,8 +101,4 @@ def write_report(run: str | os.PathLike[str], out_dir: str | os.PathLike[str], k
         lines += ["No successful ('ok') trial yet.", ""]
     if loaded.meta:
         lines += ["## Run configuration", "", "```json", json.dumps(loaded.meta, indent=2, sort_keys=True), "```", ""]
-    path = out / "report.md"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(out / "report.md", "\n".join(lines) + "\n")

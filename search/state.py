@@ -12,8 +12,6 @@ read with `torch.load(weights_only=True)`: plain data and tensors only.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +19,15 @@ import torch
 
 from controller import Sample, Strategy
 from results import TrialRecord
+from space.atomic import atomic_path
 
 REWARD_FAILED_STATUSES = ("failed", "nonfinite", "timeout")
 
 
 def save_state(strategy: Strategy, path: Path) -> None:
     """Atomically write `strategy.state_dict()` to `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(strategy.state_dict(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_state(strategy: Strategy, path: Path) -> None:

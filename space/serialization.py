@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from space.atomic import write_text_atomic
 from space.genotype import Cell, Genotype, GenotypeError, from_controller_string
 
 FORMAT = "nasfpn-genotype"
@@ -134,17 +134,8 @@ def load(path: str | os.PathLike[str]) -> Genotype:
 
 
 def save(genotype: Genotype, path: str | os.PathLike[str], name: str | None = None) -> Path:
-    """Write atomically (temp file + os.replace), so a crash never leaves half a file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(dumps(genotype, name))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a genotype file is meant to be shared
-    os.replace(tmp, p)
-    return p
+    """Write atomically (`space.atomic`), so a crash never leaves half a file."""
+    return write_text_atomic(path, dumps(genotype, name))
 
 
 def builtin_path(name: str) -> Path:
