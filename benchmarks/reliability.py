@@ -15,11 +15,11 @@ with faults injected at chosen trial steps or driver moments:
             after the suggested recovery; a torn WAL tail is dropped by SQLite itself
   soak      hundreds of trivial trials: driver RSS at start and end
 
-Trials other than the worker scenario use a stand-in for `proxy_task.train_and_evaluate`
-(fixed metrics after a short sleep) inside the real `search.trainable.run_trial`, so the
-trial's status/timeout handling is the real one. A driver scenario runs this module as a
-subprocess (`python -m benchmarks.reliability _driver SPEC.json`) that installs its kill
-hook once (a marker file), so running the same command again is the resume.
+Trials other than the worker scenario pass a stand-in for `proxy_task.train_and_evaluate`
+(fixed metrics after a short sleep) to the real `search.trainable.run_trial` as its `train`
+argument, so the trial's status/timeout handling is the real one. A driver scenario runs
+this module as a subprocess (`python -m benchmarks.reliability _driver SPEC.json`) that
+installs its kill hook once (a marker file), so running the same command again is the resume.
 """
 
 from __future__ import annotations
@@ -86,7 +86,6 @@ def faulty_trial(faults: dict[int, str], marker_dir: str, *, proxy: bool = False
     def trial(config: dict[str, Any], *, task: dict[str, Any], seed: int, device: str, cpus: float,
               time_limit_s: float | None) -> None:  # fmt: skip
         import proxy_task
-        import proxy_task.trainer
         from search.trainable import run_trial
 
         step = int(config["step"])
@@ -108,14 +107,10 @@ def faulty_trial(faults: dict[int, str], marker_dir: str, *, proxy: bool = False
             elif first and fault == "worker_kill":
                 threading.Timer(seconds / 3, os.kill, (os.getpid(), signal.SIGKILL)).start()
             if proxy:
-                return proxy_task.trainer.train_and_evaluate(genotype, task_cfg, seed, device, **kw)
+                return proxy_task.train_and_evaluate(genotype, task_cfg, seed, device, **kw)
             return fake_metrics(genotype, seconds)
 
-        proxy_task.train_and_evaluate = train  # what run_trial calls, in this worker only
-        try:
-            run_trial(config, task=task, seed=seed, device=device, cpus=cpus, time_limit_s=time_limit_s)
-        finally:
-            proxy_task.train_and_evaluate = proxy_task.trainer.train_and_evaluate
+        run_trial(config, task=task, seed=seed, device=device, cpus=cpus, time_limit_s=time_limit_s, train=train)
 
     trial.__name__ = "faulty_trial"
     return trial

@@ -13,13 +13,17 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from ray import tune
 
+from proxy_task import NonFiniteLossError, ProxyTaskConfig, train_and_evaluate
 from search.deadline import Deadline, TrialTimeoutError
 from space import loads
+
+TrainFunction = Callable[..., dict[str, Any]]
 
 
 def run_trial(
@@ -30,10 +34,13 @@ def run_trial(
     device: str,
     cpus: float,
     time_limit_s: float | None,
+    train: TrainFunction = train_and_evaluate,
 ) -> None:
-    """Tune function trainable. `config` comes from the searcher: genotype JSON and step."""
-    from proxy_task import NonFiniteLossError, ProxyTaskConfig, train_and_evaluate
+    """Tune function trainable. `config` comes from the searcher: genotype JSON and step.
 
+    `train` is called as `proxy_task.train_and_evaluate` is (genotype, task config, seed=,
+    device=, on_epoch=) and returns its metrics; fault-injection benchmarks pass their own.
+    """
     torch.set_num_threads(max(1, int(cpus)))  # oversubscribed threads cost ~9x here
     genotype = loads(config["genotype"])
     task_cfg = ProxyTaskConfig(**{**task, "num_threads": max(1, int(cpus))})
@@ -45,7 +52,7 @@ def run_trial(
     status, error, metrics = "ok", None, {}
     try:
         with Deadline(time_limit_s):
-            metrics = train_and_evaluate(genotype, task_cfg, seed=seed, device=device, on_epoch=on_epoch)
+            metrics = train(genotype, task_cfg, seed=seed, device=device, on_epoch=on_epoch)
     except NonFiniteLossError as e:
         status, error = "nonfinite", str(e)
     except TrialTimeoutError:
