@@ -13,7 +13,9 @@ import logging
 
 import numpy as np
 
-STAT_NAMES = ("ap", "ap50", "ap75", "aps", "apm", "apl")
+# The six COCO box APs, in COCOeval.stats order: the one list of AP metric keys (results,
+# search and W&B read these keys from a trial's metrics).
+AP_KEYS = ("ap", "ap50", "ap75", "aps", "apm", "apl")
 
 
 def _coco_api(backend: str):
@@ -41,7 +43,7 @@ def coco_box_ap(ground_truth: dict, detections: list[dict], backend: str = "fast
         plain floats; -1 where COCO has no ground truth of that size.
     """
     if not detections:
-        return dict.fromkeys(STAT_NAMES, 0.0)
+        return dict.fromkeys(AP_KEYS, 0.0)
     COCO, COCOeval = _coco_api(backend)
     gt_doc = {"info": {}, **ground_truth}
     quiet = logging.getLogger("faster_coco_eval")
@@ -64,7 +66,7 @@ def _evaluate(COCO, COCOeval, gt_doc: dict, detections: list[dict]) -> dict[str,
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {name: float(v) for name, v in zip(STAT_NAMES, np.asarray(ev.stats)[:6])}
+    return {name: float(v) for name, v in zip(AP_KEYS, np.asarray(ev.stats)[:6])}
 
 
 def to_coco_detections(

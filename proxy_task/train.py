@@ -20,6 +20,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 import space
 from proxy_task.config import ProxyTaskConfig, register_configs
+from proxy_task.evaluator import AP_KEYS
 
 _BUILTIN = {"paper": "nasfpn_paper", "nasfpn_paper": "nasfpn_paper", "fpn": "fpn"}
 
@@ -64,7 +65,7 @@ def run(cfg: DictConfig) -> dict:
         metrics = train_and_evaluate(genotype, task, cfg.seed, cfg.device, out_dir=out_dir, progress=True)
     except (DataError, FileNotFoundError, NonFiniteLossError) as e:
         _fail(str(e).splitlines()[0])
-    print(json.dumps({k: metrics[k] for k in ("ap", "ap50", "ap75", "aps", "apm", "apl")}, indent=None))
+    print(json.dumps({k: metrics[k] for k in AP_KEYS}, indent=None))
     print(
         f"params {metrics['params']:,}  macs {metrics['macs']:,}  latency {metrics['eval_latency_ms']:.1f} ms/img"
         f"  trained in {metrics['train_time_s']:.1f} s  ->  {out_dir}/metrics.json, checkpoint.pt"

@@ -21,13 +21,14 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from controller import Sample, Strategy
+from proxy_task.evaluator import AP_KEYS
 from results import TrialRecord, TrialStore
 from search.reward import reward_from_metrics
 from search.state import reward_of, save_state
 from space.serialization import to_dict
 
 Listener = Callable[[TrialRecord, dict[str, Any]], None]
-METRIC_KEYS = ("ap", "ap50", "ap75", "aps", "apm", "apl", "eval_latency_ms", "train_time_s", "epoch")
+METRIC_KEYS = (*AP_KEYS, "eval_latency_ms", "train_time_s", "epoch")
 
 
 class ControllerSearcher(Searcher):

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from proxy_task.evaluator import AP_KEYS
 from results import TrialRecord, TrialStore
 
 MODES = ("offline", "online", "disabled")
@@ -90,7 +91,7 @@ class WandbLogger:
         }
         if record.reward is not None:
             row["trial/reward"] = record.reward
-        for k in ("ap", "ap50", "ap75", "aps", "apm", "apl"):
+        for k in AP_KEYS:
             if isinstance(record.metrics.get(k), (int, float)):
                 row[f"trial/{k}"] = record.metrics[k]
         for name, key in CONTROLLER_METRICS.items():

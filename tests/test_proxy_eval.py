@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from proxy_task.evaluator import STAT_NAMES, coco_box_ap
+from proxy_task.evaluator import AP_KEYS, coco_box_ap
 
 
 def _ground_truth() -> dict:
@@ -37,7 +37,7 @@ def test_faster_equals_pycocotools(seed):
     gt, dets = _ground_truth(), _detections(seed)
     ours = coco_box_ap(gt, dets, "faster")
     reference = coco_box_ap(gt, dets, "pycocotools")
-    assert set(ours) == set(STAT_NAMES)
+    assert set(ours) == set(AP_KEYS)
     assert ours == pytest.approx(reference, abs=1e-12)
     assert 0.0 < ours["ap"] < 1.0
 
@@ -56,7 +56,7 @@ def test_perfect_detections_score_one_and_crowd_is_ignored():
 
 
 def test_no_detections_is_zero_not_an_error():
-    assert coco_box_ap(_ground_truth(), []) == dict.fromkeys(STAT_NAMES, 0.0)
+    assert coco_box_ap(_ground_truth(), []) == dict.fromkeys(AP_KEYS, 0.0)
 
 
 def test_inputs_are_not_mutated():
@@ -64,3 +64,9 @@ def test_inputs_are_not_mutated():
     before = repr(dets)
     coco_box_ap(gt, dets)
     assert repr(dets) == before
+
+
+def test_results_table_columns_follow_the_ap_keys():
+    from results.ranking import METRIC_COLUMNS
+
+    assert tuple(key for key, _ in METRIC_COLUMNS) == AP_KEYS
