@@ -29,6 +29,7 @@ import torch
 
 import controller
 from benchmarks.records_landscape import RecordsFitted, calibrate, load_records, seed_noise_std
+from results.plots import save_figure
 from space import SearchSpace
 
 DEFAULT_VARIANTS = ("random", "evolution", "ppo", "reinforce", "ppo_paper")
@@ -146,8 +147,7 @@ def plot(curves: dict[str, list[Run]], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path)  # atomic: a figure is never half-written
     plt.close(fig)
 
 

@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from results.record import REWARD_STATUSES
+from results.record import REWARD_STATUSES, in_step_order
 from results.run import Run
 
 
@@ -32,7 +32,7 @@ class RunSummary:
 
 def summarize_run(run: Run, budgets: Sequence[int] = (20, 40, 80), last: int = 20) -> RunSummary:
     """The comparison figures of one run (see RunSummary)."""
-    ordered = [r for _, r in sorted(enumerate(run.records), key=lambda ir: (ir[1].step, ir[0]))]
+    ordered = in_step_order(run.records)
     trainings = [r for r in ordered if not r.cache_hit]
     rewarded = [r.reward for r in ordered if r.status in REWARD_STATUSES and r.reward is not None]
     best, best_at, running = None, None, None

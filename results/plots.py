@@ -19,17 +19,15 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from results.record import TrialRecord
+from results.record import TrialRecord, in_step_order
 from results.run import Run
 from space.atomic import atomic_path
 
 
 def reward_series(records: Sequence[TrialRecord]) -> tuple[np.ndarray, np.ndarray]:
     """(steps, rewards) of the records with a reward, in step order (ties: insertion order)."""
-    pairs = sorted(
-        ((r.step, seq, r.reward) for seq, r in enumerate(records) if r.reward is not None), key=lambda p: p[:2]
-    )
-    return np.array([p[0] for p in pairs], dtype=float), np.array([p[2] for p in pairs], dtype=float)
+    rewarded = [r for r in in_step_order(records) if r.reward is not None]
+    return np.array([r.step for r in rewarded], dtype=float), np.array([r.reward for r in rewarded], dtype=float)
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -44,13 +42,13 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
 def unique_series(records: Sequence[TrialRecord]) -> tuple[np.ndarray, np.ndarray]:
     """(steps, number of distinct hashes sampled up to that step), all statuses, step order."""
-    ordered = sorted(enumerate(records), key=lambda sr: (sr[1].step, sr[0]))
+    ordered = in_step_order(records)
     seen: set[str] = set()
     counts = []
-    for _, r in ordered:
+    for r in ordered:
         seen.add(r.genotype_hash)
         counts.append(len(seen))
-    return np.array([r.step for _, r in ordered], dtype=float), np.array(counts, dtype=float)
+    return np.array([r.step for r in ordered], dtype=float), np.array(counts, dtype=float)
 
 
 def _styles(runs: Sequence[Run]) -> list[tuple[str, str]]:
@@ -101,8 +99,9 @@ def plot_progress(runs: Sequence[Run], path: str | os.PathLike[str], window: int
 
 def training_rewards(records: Sequence[TrialRecord]) -> np.ndarray:
     """Rewards of the trainings (cache hits excluded; failures kept as NaN), in step order."""
-    ordered = [r for _, r in sorted(enumerate(records), key=lambda ir: (ir[1].step, ir[0]))]
-    return np.array([np.nan if r.reward is None else r.reward for r in ordered if not r.cache_hit], dtype=float)
+    return np.array(
+        [np.nan if r.reward is None else r.reward for r in in_step_order(records) if not r.cache_hit], dtype=float
+    )
 
 
 def plot_strategies(runs: Sequence[Run], path: str | os.PathLike[str], window: int = 50) -> Path:

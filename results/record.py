@@ -18,6 +18,7 @@ import json
 import math
 import numbers
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,3 +186,8 @@ FIELDS: tuple[str, ...] = (
     "strategy",
     "created_at",
 )
+
+
+def in_step_order(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """Records sorted by controller step; ties (a re-run of a step) keep insertion order."""
+    return [r for _, r in sorted(enumerate(records), key=lambda ir: (ir[1].step, ir[0]))]
