@@ -137,6 +137,14 @@ class PolicyGradientStrategy(Strategy):
         actions, log_probs = self._sampler.sample(self.rng)
         return actions, log_probs, self.policy_version, None
 
+    def _score(self, actions: list[int]) -> tuple[list[float], int]:
+        batch = [actions]
+        with torch.no_grad():
+            log_probs, _ = self.policy.log_probs(
+                torch.tensor(batch), self.policy.masks(batch), self.policy.distances(batch)
+            )  # (1, T)
+        return log_probs[0].tolist(), self.policy_version
+
     def _learn(self, sample: Sample, reward: float, *, failed: bool, cached: bool) -> None:
         if cached and not self.learn_cached:
             return

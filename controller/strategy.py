@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from controller.sample import Sample
@@ -62,9 +63,20 @@ class Strategy:
         self._best_reward: float | None = None
 
     # -- the protocol ------------------------------------------------------------------
-    def ask(self) -> Sample:
-        """Propose the next architecture. It stays outstanding until told."""
-        actions, log_probs, version, parent = self._propose()
+    def ask(self, actions: Sequence[int] | None = None) -> Sample:
+        """Propose the next architecture. It stays outstanding until told.
+
+        `actions` hands out that decision sequence instead of proposing one, with the
+        log-probabilities the current policy gives it (rebuilding a state from a record).
+        Raises ValueError if `actions` is not a valid sequence of the space.
+        """
+        if actions is None:
+            actions, log_probs, version, parent = self._propose()
+        else:
+            actions = [int(a) for a in actions]
+            self.space.decode(actions)  # validates
+            log_probs, version = self._score(actions)
+            parent = None
         sample = Sample(
             id=self._next_id,
             genotype=self.space.decode(actions),
@@ -176,6 +188,10 @@ class Strategy:
     def _propose(self) -> tuple[list[int], list[float], int, int | None]:
         """(actions, per-action log-probabilities, policy version, parent id)."""
         raise NotImplementedError
+
+    def _score(self, actions: list[int]) -> tuple[list[float], int]:
+        """(per-action log-probabilities, policy version) of given actions; no policy: ([], 0)."""
+        return [], 0
 
     def _learn(self, sample: Sample, reward: float, *, failed: bool, cached: bool) -> None:
         raise NotImplementedError

@@ -23,7 +23,7 @@ from search.config import controller_options
 from search.errors import SearchSetupError
 from search.progress import Progress
 from search.searcher import ControllerSearcher
-from search.state import load_state, reconcile
+from search.state import load_state, rebuild, reconcile, save_state
 from search.wandb_logger import MODES as WANDB_MODES
 from space import SearchSpace
 
@@ -166,13 +166,34 @@ def _resume(
                 raise SearchSetupError(str(e)) from None
             rerun = reconcile(strategy, {r.step: r for r in records})
         elif records:
-            raise SearchSetupError(
-                f"{run_dir}: the record has trials but no controller state; use another name=... to start afresh"
-            )
+            rerun = _rebuild(store, strategy, records, cfg, state_path)
     except BaseException:
         store.close()
         raise
     return store, records, rerun
+
+
+def _rebuild(
+    store: TrialStore, strategy: controller.Strategy, records: list[Any], cfg: dict[str, Any], state_path: Path
+) -> list[Any]:
+    """The controller checkpoint is gone but the record is there (e.g. only trials.sqlite was
+    copied): replay the record into the fresh strategy (search/state.py) and save it."""
+    started = store.get_meta("config")
+    if started is not None:
+        then = (controller_options(started["controller"]), started["failure_reward"])
+        now = (controller_options(cfg["controller"]), cfg["failure_reward"])
+        if then != now:
+            raise SearchSetupError(
+                f"{state_path} is missing and the run was started with other controller options"
+                f" ({then} vs now {now}); resume with the options it was started with"
+            )
+    try:
+        rerun = rebuild(strategy, records, cfg["concurrency"])
+    except (ValueError, KeyError) as e:
+        raise SearchSetupError(f"{state_path} is missing and the record cannot be replayed: {e}") from None
+    save_state(strategy, state_path)
+    print(f"{state_path.name} missing: rebuilt from the {len(records)} records", file=sys.stderr)
+    return rerun
 
 
 def _prepare_data(task: dict[str, Any]) -> None:

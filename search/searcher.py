@@ -1,9 +1,12 @@
 """The controller strategy as a Ray Tune `Searcher`, with the reward cache and the record.
 
 suggest(trial_id): re-runs first (samples that were running when an earlier driver
-died), then asks the strategy; an architecture whose canonical hash is already in the
-record gets its stored reward back at once (a 'cached' record, told to the strategy)
-and the strategy is asked again, up to `max_cache_hits` times in a row.
+died), then asks the strategy. A sample needs no training when its architecture (by
+canonical hash) is in the record: it gets the stored reward back at once (a 'cached'
+record, told to the strategy); or when it is being trained right now: it waits for that
+trial and is then told its reward the same way (if that trial fails, it is trained
+itself). Either way the strategy is asked again, up to `max_cache_hits` times in a row.
+So no architecture is trained twice, even by samples in flight together.
 
 on_trial_complete: the trial's record is appended (committed) before the reward is told
 and the controller state saved, so no completed trial is ever lost (see state.py).
@@ -56,6 +59,7 @@ class ControllerSearcher(Searcher):
         self.max_cache_hits = max_cache_hits
         self.objective = objective or {}
         self.running: dict[str, Sample] = {}
+        self.waiting: dict[str, list[Sample]] = {}  # hash -> samples waiting for its running trial
         self.errors: dict[str, str] = {}  # trial id -> last error line (from a Tune callback)
         self.failed: dict[str, Sample] = {}  # crashed trials waiting for their error line
         self.listeners: list[Listener] = []
@@ -70,7 +74,7 @@ class ControllerSearcher(Searcher):
 
     # -- Tune protocol ---------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        sample = self.rerun.popleft() if self.rerun else self._ask_uncached()
+        sample = self._next_to_train()
         if sample is None:
             self.converged = True
             return Searcher.FINISHED
@@ -92,6 +96,7 @@ class ControllerSearcher(Searcher):
             self.failed[trial_id] = sample
             return
         self._finish(sample, self._record(trial_id, sample, result, error))
+        self._release(sample.genotype.hash())
 
     def record_failure(self, trial_id: str, message: str | None) -> None:
         """Record a crashed trial with its error line (from ErrorCapture.on_trial_error)."""
@@ -100,6 +105,7 @@ class ControllerSearcher(Searcher):
         sample = self.failed.pop(trial_id, None)
         if sample is not None:
             self._finish(sample, self._record(trial_id, sample, None, True))
+            self._release(sample.genotype.hash())
 
     def flush_failures(self) -> None:
         """Record crashed trials whose error line never came (called when Tune returns)."""
@@ -113,30 +119,61 @@ class ControllerSearcher(Searcher):
         pass  # resume goes through the record and state.py, not Tune's experiment state
 
     # -- internals ---------------------------------------------------------------------
-    def _ask_uncached(self) -> Sample | None:
+    def _next_to_train(self) -> Sample | None:
+        """The next sample that needs training: re-runs first, then new asks (None: the
+        strategy proposed only known architectures `max_cache_hits` + 1 times in a row)."""
+        while self.rerun:
+            sample = self.rerun.popleft()
+            if not self._served(sample):
+                return sample
         for _ in range(self.max_cache_hits + 1):
             sample = self.strategy.ask()
-            if self.reevaluate_cached:
-                return sample
-            hit = self.store.lookup_reward(sample.genotype.hash())
-            if hit is None:
+            if not self._served(sample):
                 save_state(self.strategy, self.state_path)
                 return sample
-            cached = TrialRecord.from_genotype(
-                sample.genotype,
-                trial_id=f"cached-{sample.id}",
-                step=sample.id,
-                policy_version=sample.version,
-                reward=hit.reward,
-                metrics={**hit.metrics, "cached_from": hit.trial_id},
-                params=hit.params,
-                macs=hit.macs,
-                status="cached",
-                cache_hit=True,
-                strategy=self.strategy_name,
-            )
-            self._finish(sample, cached)
         return None
+
+    def _served(self, sample: Sample) -> bool:
+        """True when `sample` needs no training: its reward is in the record (told now, as a
+        cached record) or its architecture is being trained (it waits for that trial)."""
+        if self.reevaluate_cached:
+            return False
+        key = sample.genotype.hash()
+        if any(s.genotype.hash() == key for s in self.running.values()):
+            self.waiting.setdefault(key, []).append(sample)
+            save_state(self.strategy, self.state_path)  # the ask changed the strategy
+            return True
+        hit = self.store.lookup_reward(key)
+        if hit is None:
+            return False
+        self._finish(sample, self._cached(sample, hit))
+        return True
+
+    def _cached(self, sample: Sample, hit: TrialRecord) -> TrialRecord:
+        return TrialRecord.from_genotype(
+            sample.genotype,
+            trial_id=f"cached-{sample.id}",
+            step=sample.id,
+            policy_version=sample.version,
+            reward=hit.reward,
+            metrics={**hit.metrics, "cached_from": hit.trial_id},
+            params=hit.params,
+            macs=hit.macs,
+            status="cached",
+            cache_hit=True,
+            strategy=self.strategy_name,
+        )
+
+    def _release(self, key: str) -> None:
+        """A trial of architecture `key` ended: serve the samples waiting for it from the
+        record, or, if it left no reward, queue them to be trained themselves."""
+        waiting = self.waiting.pop(key, [])
+        hit = self.store.lookup_reward(key) if waiting else None
+        for sample in waiting:
+            if hit is None:
+                self.rerun.append(sample)
+            else:
+                self._finish(sample, self._cached(sample, hit))
 
     def _record(self, trial_id: str, sample: Sample, result: dict[str, Any] | None, error: bool) -> TrialRecord:
         fields: dict[str, Any] = {

@@ -8,6 +8,10 @@ Crash consistency with the trial record (the record is the source of truth):
     again (it was running when the driver died).
 Files are written to a temp file and `os.replace`d, so they are never half-written, and
 read with `torch.load(weights_only=True)`: plain data and tensors only.
+
+A lost checkpoint (only the record was kept or copied) is rebuilt by `rebuild`: the
+record is replayed through a fresh strategy, every step asked with its recorded
+architecture and told its recorded reward in the order the record holds them.
 """
 
 from __future__ import annotations
@@ -48,6 +52,62 @@ def load_state(strategy: Strategy, path: Path) -> None:
 def reward_of(record: TrialRecord) -> float | None:
     """The reward to tell for a record (None = failed: the strategy's failure reward)."""
     return None if record.status in REWARD_FAILED_STATUSES else record.reward
+
+
+def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) -> list[Sample]:
+    """Replay `records` (in record order) through a fresh `strategy`; return the samples
+    left outstanding (steps the record lacks), to be run again.
+
+    The record orders tells (a trained trial is appended when it completes, a cache hit
+    when it is asked) but not the asks of trained trials: as the searcher does, steps are
+    asked in order, keeping `concurrency` trained samples outstanding, and a step is asked
+    early whenever its record comes first. A policy therefore learns from the same rewards
+    in the same order and batches. Two things can differ from the original run: the record
+    keeps each input pair sorted (canonical), so a policy that sampled (j, i) replays (i, j),
+    the same architecture; and a sample's log-probabilities are those of the policy at its
+    replayed ask, which can be one update later or earlier than the original ask.
+
+    Raises ValueError if a record's architecture is not in the strategy's space or a step
+    appears twice.
+    """
+    if strategy.pending or strategy.stats()["num_asked"]:
+        raise ValueError("rebuild needs a fresh strategy")
+    by_step: dict[int, TrialRecord] = {}
+    for r in records:
+        if r.step in by_step:
+            raise ValueError(f"the record holds step {r.step} twice ({by_step[r.step].trial_id}, {r.trial_id})")
+        by_step[r.step] = r
+    last_step = max(by_step, default=-1)
+    outstanding: dict[int, Sample] = {}  # trained steps asked, not yet told
+
+    def ask_next() -> None:
+        step = strategy.stats()["num_asked"]
+        record = by_step.get(step)
+        if record is None:  # never recorded: it was running when the record ends
+            outstanding[step] = strategy.ask()
+            return
+        sample = strategy.ask(strategy.space.encode(record.genotype()))
+        if record.cache_hit:  # the searcher tells a cache hit at its ask
+            reward = reward_of(record)
+            strategy.tell(sample, reward, failed=reward is None, cached=True)
+        else:
+            outstanding[step] = sample
+
+    def fill() -> None:
+        while strategy.stats()["num_asked"] <= last_step and sum(s in by_step for s in outstanding) < concurrency:
+            ask_next()
+
+    fill()
+    for record in records:
+        if record.cache_hit:
+            continue
+        while record.step not in outstanding:
+            ask_next()
+        sample = outstanding.pop(record.step)
+        reward = reward_of(record)
+        strategy.tell(sample, reward, failed=reward is None, cached=False)
+        fill()
+    return [s for s in strategy.pending]
 
 
 def reconcile(strategy: Strategy, records_by_step: dict[int, TrialRecord]) -> list[Sample]:

@@ -14,6 +14,7 @@ import torch
 import controller
 from results import TrialStore
 from search.driver import run_search
+from search.errors import SearchSetupError
 from search.state import load_state
 from space import SearchSpace, load
 from tests.search_helpers import compose_search
@@ -45,6 +46,17 @@ def test_search_writes_record_export_and_wandb(tmp_path, nasfpn_cache):
     # running the same command again with the budget spent trains nothing more
     again = run_search(cfg)
     assert again["trials"] == 3 and "wall_s" not in again
+    # a lost controller state is rebuilt from the record (only trials.sqlite was kept) ...
+    state = run_dir / "controller_state.pt"
+    state.unlink()
+    run_search(cfg)
+    strategy = controller.build("ppo", SearchSpace(), seed=0)
+    load_state(strategy, state)
+    assert strategy.stats()["num_told"] == len(records) and strategy.stats()["num_pending"] == 0
+    # ... but not under other controller options than the run was started with
+    state.unlink()
+    with pytest.raises(SearchSetupError, match="started with other controller options"):
+        run_search({**cfg, "controller": {**cfg["controller"], "lr": 0.5}})
 
 
 def _search_cmd(storage, *overrides):

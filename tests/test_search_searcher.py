@@ -1,14 +1,16 @@
-"""ControllerSearcher without Ray: suggest/complete, reward cache, failures, reconcile."""
+"""ControllerSearcher without Ray: suggest/complete, reward cache, in-flight duplicates,
+failures, reconcile, and rebuilding a lost controller state from the record."""
 
 import json
 import random
 
 import pytest
+import torch
 
 import controller
 from results import TrialStore
 from search.searcher import ControllerSearcher
-from search.state import load_state, reconcile, save_state
+from search.state import load_state, rebuild, reconcile, save_state
 from space import SearchSpace, loads
 
 
@@ -117,3 +119,106 @@ def test_searcher_pickles_without_driver_objects(tmp_path):
     clone = pickle.loads(pickle.dumps(s))
     assert clone.store is None and clone.listeners == []
     assert json.loads(s.suggest("x")["genotype"])["format"] == "nasfpn-genotype"
+
+
+def _repeat_first(s, first_cfg, times):
+    """Make the strategy propose the architecture of `first_cfg` `times` times, then its own."""
+    repeat = s.strategy.space.encode(loads(first_cfg["genotype"]))
+    queue = [(repeat, [], 0, None)] * times
+    s.strategy._propose = lambda: queue.pop(0) if queue else _policy_propose(s.strategy)
+
+
+def test_in_flight_duplicate_waits_for_the_running_trial(tmp_path):
+    s, store = _searcher(tmp_path)
+    first = s.suggest("t1")
+    _repeat_first(s, first, 2)
+    second = s.suggest("t2")  # two proposals of t1's architecture wait, a new one trains
+    assert second["hash"] != first["hash"] and store.count() == 0
+    assert s.strategy.stats()["num_pending"] == 4
+    s.on_trial_complete(trial_id="t1", result=_ok(0.3))
+    records = store.records()
+    assert [(r.trial_id, r.reward, r.cache_hit) for r in records] == [
+        ("t1", 0.3, False),
+        ("cached-1", 0.3, True),
+        ("cached-2", 0.3, True),
+    ]
+    assert s.strategy.stats()["num_pending"] == 1 and not s.waiting
+
+
+def test_in_flight_duplicate_trains_itself_when_the_running_trial_fails(tmp_path):
+    s, store = _searcher(tmp_path)
+    first = s.suggest("t1")
+    _repeat_first(s, first, 1)
+    s.suggest("t2")
+    s.on_trial_complete(trial_id="t1", result={"final": True, "status": "nonfinite", "error": "loss is nan"})
+    again = s.suggest("t3")  # the waiting duplicate, queued to run
+    assert again["hash"] == first["hash"] and again["step"] == 1
+    assert [r.status for r in store.records()] == ["nonfinite"]
+
+
+def test_reevaluate_cached_trains_duplicates(tmp_path):
+    s, _ = _searcher(tmp_path, reevaluate_cached=True)
+    first = s.suggest("t1")
+    _repeat_first(s, first, 1)
+    assert s.suggest("t2")["hash"] == first["hash"]
+
+
+def _drive(s, n, concurrency=2, cached_at=()):
+    """Run `n` trials through the searcher, `concurrency` in flight, first in first out;
+    the proposals at steps in `cached_at` repeat the first architecture (cache hits)."""
+    first = None
+    own = s.strategy._propose
+
+    def propose():
+        # the record holds each input pair sorted (canonical): propose them so, with their
+        # log-probabilities, so that the replay can hand out exactly these actions
+        space = s.strategy.space
+        if first is not None and s.strategy.stats()["num_asked"] in cached_at:
+            actions = space.encode(loads(first["genotype"]))
+        else:
+            actions = space.encode(space.decode(own()[0]).canonical())
+        return actions, *s.strategy._score(actions), None
+
+    s.strategy._propose = propose
+    flight = []
+    for k in range(n):
+        cfg = s.suggest(f"t{k}")
+        first = first or cfg
+        flight.append(f"t{k}")
+        if len(flight) == concurrency or k == n - 1:
+            t = flight.pop(0)
+            s.on_trial_complete(trial_id=t, result=_ok(0.01 * (k % 7) + 0.001 * k))
+    for t in flight:
+        s.on_trial_complete(trial_id=t, result=_ok(0.05))
+
+
+@pytest.mark.parametrize("name", ["ppo", "evolution", "random"])
+def test_rebuild_replays_the_record_into_the_same_state(tmp_path, name):
+    s, store = _searcher(tmp_path, name=name)
+    _drive(s, 14, cached_at=(6, 9))
+    records = store.records()
+    assert sum(r.cache_hit for r in records) == 2
+    fresh = controller.build(name, SearchSpace(), seed=0)
+    assert rebuild(fresh, records, concurrency=2) == []
+    want, got = s.strategy.state_dict(), fresh.state_dict()
+    for key in ("next_id", "num_told", "num_failed", "best_reward", "pending", "population", "baseline", "moments",
+                "elite", "policy_version"):  # fmt: skip
+        assert got.get(key) == want.get(key), key
+    if name == "ppo":
+        # same actions, rewards, batches and order: the same policy
+        for k, w in want["policy"].items():
+            torch.testing.assert_close(got["policy"][k], w, rtol=0, atol=1e-5)
+
+
+def test_rebuild_leaves_unrecorded_steps_to_run_again(tmp_path):
+    s, store = _searcher(tmp_path, name="ppo")
+    _drive(s, 6)
+    for t in ("x", "y"):
+        s.suggest(t)  # running when the driver (and its state file) were lost
+    fresh = controller.build("ppo", SearchSpace(), seed=0)
+    rerun = rebuild(fresh, store.records(), concurrency=2)
+    assert rerun == [] and fresh.stats()["num_told"] == 6
+    s.on_trial_complete(trial_id="y", result=_ok(0.2))  # y recorded, x not: x's step is missing
+    fresh = controller.build("ppo", SearchSpace(), seed=0)
+    rerun = rebuild(fresh, store.records(), concurrency=2)
+    assert [x.id for x in rerun] == [6] and fresh.stats()["num_told"] == 7
