@@ -32,36 +32,68 @@ def _coco_api(backend: str):
     raise ValueError(f"unknown COCO backend {backend!r}, expected 'faster' or 'pycocotools'")
 
 
-def coco_box_ap(ground_truth: dict, detections: list[dict], backend: str = "faster") -> dict[str, float]:
+# Columns of a detections array, one row per detection (the layout faster-coco-eval's
+# `loadNumpyAnnotations` reads): image id, box x, y, w, h (original pixels), score, category id.
+DETECTION_COLUMNS = ("image_id", "x", "y", "w", "h", "score", "category_id")
+
+
+def coco_box_ap(ground_truth: dict, detections: np.ndarray, backend: str = "faster") -> dict[str, float]:
     """AP, AP50, AP75, APs, APm, APl of `detections` on `ground_truth`.
 
     Args:
-        ground_truth: COCO instances dict (images, annotations, categories).
-        detections: [{'image_id', 'category_id', 'bbox': [x, y, w, h], 'score'}] (not modified).
+        ground_truth: COCO instances dict (images, annotations, categories); not modified.
+        detections: float64 (N, 7), columns `DETECTION_COLUMNS` (see `to_coco_detections`).
         backend: 'faster' (faster-coco-eval) or 'pycocotools'.
     Returns:
         plain floats; -1 where COCO has no ground truth of that size.
     """
-    if not detections:
+    detections = np.asarray(detections, dtype=np.float64)
+    if detections.ndim != 2 or detections.shape[1] != len(DETECTION_COLUMNS):
+        raise ValueError(f"detections: expected shape (N, {len(DETECTION_COLUMNS)}), got {detections.shape}")
+    if not len(detections):
         return dict.fromkeys(AP_KEYS, 0.0)
     COCO, COCOeval = _coco_api(backend)
-    gt_doc = {"info": {}, **ground_truth}
     quiet = logging.getLogger("faster_coco_eval")
     level = quiet.level
     quiet.setLevel(logging.WARNING)  # faster-coco-eval logs its summary at INFO
     try:
-        return _evaluate(COCO, COCOeval, gt_doc, detections)
+        return _evaluate(COCO, COCOeval, ground_truth, detections)
     finally:
         quiet.setLevel(level)
 
 
-def _evaluate(COCO, COCOeval, gt_doc: dict, detections: list[dict]) -> dict[str, float]:  # noqa: N803
+def _result_annotations(detections: np.ndarray) -> list[dict]:
+    """The annotations `COCO.loadRes` would make of these rows (id, area, iscrowd added),
+    built column-wise: loadRes copies and completes one dict per detection in Python, which
+    cost more than the C++ matching itself. No 'segmentation': box AP never reads it."""
+    d = detections
+    rows = zip(
+        d[:, 0].astype(np.int64).tolist(),
+        d[:, 6].astype(np.int64).tolist(),
+        d[:, 1:5].tolist(),
+        d[:, 5].tolist(),
+        (d[:, 3] * d[:, 4]).tolist(),  # area = w * h, as loadRes computes it
+    )
+    return [
+        {"image_id": i, "category_id": c, "bbox": b, "score": s, "area": a, "id": k, "iscrowd": 0}
+        for k, (i, c, b, s, a) in enumerate(rows, start=1)
+    ]
+
+
+def _evaluate(COCO, COCOeval, ground_truth: dict, detections: np.ndarray) -> dict[str, float]:  # noqa: N803
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         gt = COCO()
-        # Shallow copies per record: the APIs add keys to these dicts but never mutate nested values.
-        gt.dataset = {**gt_doc, "annotations": [dict(a) for a in gt_doc["annotations"]]}
+        # Shallow copies per annotation: the APIs add keys to these dicts, never to nested values.
+        gt.dataset = {"info": {}, **ground_truth, "annotations": [dict(a) for a in ground_truth["annotations"]]}
         gt.createIndex()
-        dt = gt.loadRes([dict(d) for d in detections])  # loadRes adds id/area/segmentation
+        dt = COCO()
+        dt.dataset = {
+            "info": {},
+            "images": list(gt.dataset["images"]),
+            "categories": [dict(c) for c in gt.dataset["categories"]],
+            "annotations": _result_annotations(detections),
+        }
+        dt.createIndex()
         ev = COCOeval(gt, dt, "bbox")
         ev.evaluate()
         ev.accumulate()
@@ -71,23 +103,24 @@ def _evaluate(COCO, COCOeval, gt_doc: dict, detections: list[dict]) -> dict[str,
 
 def to_coco_detections(
     image_ids: list[int], outputs: list[dict], scales: list[float], category_ids: list[int]
-) -> list[dict]:
-    """Model outputs (xyxy at proxy resolution, contiguous labels) -> COCO results.
+) -> np.ndarray:
+    """Model outputs (xyxy at proxy resolution, contiguous labels) -> detections array.
 
     `scales[k]` is the letterbox factor of image k (proxy pixels per original pixel).
+    Returns float64 (N, 7), columns `DETECTION_COLUMNS`. Boxes are divided and their width
+    and height taken in float32 (the models' precision), then widened exactly.
     """
-    results = []
+    lookup = np.asarray(category_ids, dtype=np.float64)
+    parts = [np.zeros((0, len(DETECTION_COLUMNS)))]
     for image_id, out, scale in zip(image_ids, outputs, scales):
-        boxes = out["boxes"].detach().float().cpu().numpy() / scale
-        scores = out["scores"].detach().float().cpu().numpy()
-        labels = out["labels"].detach().cpu().numpy()
-        for (x0, y0, x1, y1), s, lab in zip(boxes, scores, labels):
-            results.append(
-                {
-                    "image_id": int(image_id),
-                    "category_id": int(category_ids[int(lab)]),
-                    "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                    "score": float(s),
-                }
-            )
-    return results
+        boxes = out["boxes"].detach().float().cpu().numpy() / np.float32(scale)  # (n, 4) xyxy float32
+        scores = out["scores"].detach().float().cpu().numpy()  # (n,)
+        labels = out["labels"].detach().cpu().numpy()  # (n,) contiguous
+        rows = np.empty((len(boxes), len(DETECTION_COLUMNS)))
+        rows[:, 0] = image_id
+        rows[:, 1:3] = boxes[:, :2]
+        rows[:, 3:5] = boxes[:, 2:] - boxes[:, :2]
+        rows[:, 5] = scores
+        rows[:, 6] = lookup[labels]
+        parts.append(rows)
+    return np.concatenate(parts)

@@ -1,10 +1,14 @@
 """Our COCO evaluator (faster-coco-eval) against the pycocotools reference."""
 
+import contextlib
+import io
 import random
 
+import numpy as np
 import pytest
+import torch
 
-from proxy_task.evaluator import AP_KEYS, coco_box_ap
+from proxy_task.evaluator import AP_KEYS, coco_box_ap, to_coco_detections
 
 
 def _ground_truth() -> dict:
@@ -20,7 +24,8 @@ def _ground_truth() -> dict:
     return {"images": images, "annotations": anns, "categories": cats}
 
 
-def _detections(seed: int) -> list[dict]:
+def _detections(seed: int) -> np.ndarray:
+    """(N, 7) rows: image id, x, y, w, h, score, category id."""
     rng = random.Random(seed)
     dets = []
     for a in _ground_truth()["annotations"]:
@@ -28,42 +33,85 @@ def _detections(seed: int) -> list[dict]:
             x, y, w, h = a["bbox"]
             box = [x + rng.gauss(0, 3), y + rng.gauss(0, 3), w * rng.uniform(0.7, 1.3), h * rng.uniform(0.7, 1.3)]
             cat = a["category_id"] if rng.random() < 0.8 else 11 - a["category_id"]
-            dets.append({"image_id": a["image_id"], "category_id": cat, "bbox": box, "score": rng.random()})
-    return dets
+            dets.append([a["image_id"], *box, rng.random(), cat])
+    return np.array(dets)
+
+
+def _pycocotools_reference(gt: dict, dets: np.ndarray) -> dict[str, float]:
+    """The textbook path: result dicts through pycocotools' own loadRes and COCOeval."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    results = [
+        {"image_id": int(i), "bbox": [x, y, w, h], "score": sc, "category_id": int(c)}
+        for i, x, y, w, h, sc, c in dets.tolist()
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {"info": {}, **gt, "annotations": [dict(a) for a in gt["annotations"]]}
+        coco.createIndex()
+        ev = COCOeval(coco, coco.loadRes(results), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return dict(zip(AP_KEYS, ev.stats[:6].tolist()))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_faster_equals_pycocotools(seed):
+def test_both_backends_equal_pycocotools_loadres(seed):
     gt, dets = _ground_truth(), _detections(seed)
-    ours = coco_box_ap(gt, dets, "faster")
-    reference = coco_box_ap(gt, dets, "pycocotools")
-    assert set(ours) == set(AP_KEYS)
-    assert ours == pytest.approx(reference, abs=1e-12)
-    assert 0.0 < ours["ap"] < 1.0
+    reference = _pycocotools_reference(gt, dets)
+    for backend in ("faster", "pycocotools"):
+        ours = coco_box_ap(gt, dets, backend)
+        assert tuple(ours) == AP_KEYS
+        assert ours == pytest.approx(reference, abs=1e-12), backend
+    assert 0.0 < reference["ap"] < 1.0
+
+
+def test_to_coco_detections_rows():
+    outputs = [
+        {
+            "boxes": torch.tensor([[10.0, 20.0, 30.5, 60.0]]),
+            "scores": torch.tensor([0.75]),
+            "labels": torch.tensor([1]),
+        },
+        {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)},
+        {
+            "boxes": torch.tensor([[0.0, 0.0, 3.0, 3.0], [1.0, 1.0, 2.0, 5.0]]),
+            "scores": torch.tensor([0.5, 0.25]),
+            "labels": torch.tensor([0, 1]),
+        },
+    ]
+    rows = to_coco_detections([7, 8, 9], outputs, [0.5, 1.0, 2.0], [3, 8])
+    assert rows.dtype == np.float64 and rows.tolist() == [
+        [7, 20.0, 40.0, 41.0, 80.0, 0.75, 8],  # boxes / scale, xyxy -> xywh, label -> category id
+        [9, 0.0, 0.0, 1.5, 1.5, 0.5, 3],
+        [9, 0.5, 0.5, 0.5, 2.0, 0.25, 8],
+    ]
+    assert to_coco_detections([1], outputs[1:2], [1.0], [3]).shape == (0, 7)
 
 
 def test_perfect_detections_score_one_and_crowd_is_ignored():
     gt = _ground_truth()
-    dets = [
-        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
-        for a in gt["annotations"]
-        if not a["iscrowd"]
-    ]
+    dets = [[a["image_id"], *a["bbox"], 0.9, a["category_id"]] for a in gt["annotations"] if not a["iscrowd"]]
     # a detection on the crowd region is neither a true nor a false positive
-    dets.append({"image_id": 2, "category_id": 3, "bbox": [0, 0, 60, 60], "score": 0.95})
+    dets = np.array([*dets, [2, 0, 0, 60, 60, 0.95, 3]])
     assert coco_box_ap(gt, dets)["ap"] == pytest.approx(1.0)
     assert coco_box_ap(gt, dets, "pycocotools")["ap"] == pytest.approx(1.0)
 
 
 def test_no_detections_is_zero_not_an_error():
-    assert coco_box_ap(_ground_truth(), []) == dict.fromkeys(AP_KEYS, 0.0)
+    assert coco_box_ap(_ground_truth(), np.zeros((0, 7))) == dict.fromkeys(AP_KEYS, 0.0)
+    with pytest.raises(ValueError, match="expected shape"):
+        coco_box_ap(_ground_truth(), np.zeros((3, 5)))
 
 
 def test_inputs_are_not_mutated():
     gt, dets = _ground_truth(), _detections(0)
-    before = repr(dets)
-    coco_box_ap(gt, dets)
-    assert repr(dets) == before
+    before = repr(gt), dets.copy()
+    for backend in ("faster", "pycocotools"):
+        coco_box_ap(gt, dets, backend)
+    assert repr(gt) == before[0] and np.array_equal(dets, before[1])
 
 
 def test_results_table_columns_follow_the_ap_keys():

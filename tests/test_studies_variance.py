@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from proxy_task.variance import genotypes, kendall_tau, summarize
+from studies.variance import genotypes, kendall_tau, summarize
 
 
 def test_kendall_tau_known_values():

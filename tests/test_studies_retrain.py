@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import proxy_task.retrain as rt
+import studies.retrain as rt
 from proxy_task.config import tiny_config
 from proxy_task.trainer import train_and_evaluate
 from results import TrialRecord, TrialStore
@@ -58,7 +58,7 @@ def test_specs_resolve_builtin_best_and_rank(search_run):
 
 
 def test_duplicates_train_once_under_both_names_and_random_is_the_variance_draw(search_run):
-    from proxy_task.variance import genotypes
+    from studies.variance import genotypes
 
     entries = rt.collect_genotypes(["paper", "fpn", f"best:{search_run}"], 2, 2019)
     names = [e["name"] for e in entries.values()]
@@ -111,7 +111,7 @@ def test_parallel_workers_give_the_serial_results(task, tmp_path):
 
 def test_cli_reports_a_bad_spec_in_one_line(tmp_path, nasfpn_cache):
     p = subprocess.run(
-        [sys.executable, "-m", "proxy_task.retrain", "genotypes=[missing.json]", "random=0", f"out_dir={tmp_path}"],
+        [sys.executable, "-m", "studies.retrain", "genotypes=[missing.json]", "random=0", f"out_dir={tmp_path}"],
         cwd=REPO,
         capture_output=True,
         text=True,

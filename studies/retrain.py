@@ -1,6 +1,6 @@
-"""Retrain genotypes on a longer schedule, several seeds each: `python -m proxy_task.retrain`.
+"""Retrain genotypes on a longer schedule, several seeds each: `python -m studies.retrain`.
 
-    python -m proxy_task.retrain genotypes=[best:docs/runs/ev-ppo-s0,paper,fpn] random=3 \\
+    python -m studies.retrain genotypes=[best:docs/runs/ev-ppo-s0,paper,fpn] random=3 \\
         seeds=3 workers=2 out_dir=docs/retrain
 
 The default preset, synthetic_retrain, trains 3x the proxy's epochs on all of train2017 and
@@ -8,7 +8,7 @@ scores val2017, images the search never rewarded, so a genotype picked for its p
 gets no head start. A genotype spec is a genotype JSON path, `paper`, `fpn`, or
 `best:RUN` / `best:RUN@RANK` (the RANK-th best architecture of a search record, 1 = best).
 `random=N` adds N uniform samples of the paper's space (drawn with `random_seed`, the same
-draw as proxy_task.variance). Trainings run `workers` at a time, each with
+draw as studies.variance). Trainings run `workers` at a time, each with
 proxy_task.num_threads threads. retrain.json is rewritten after every training, so an
 interrupted retrain run again with the same out_dir trains only what is missing (and one
 with nothing missing redraws from retrain.json alone); retrain.md holds the table (AP mean
@@ -86,7 +86,7 @@ def resolve_spec(spec: str) -> tuple[str, space.Genotype]:
 def collect_genotypes(specs: Iterable[str], n_random: int, random_seed: int) -> dict[str, dict[str, Any]]:
     """hash -> {"name", "genotype"} in spec order, then the random samples; a genotype named
     twice (e.g. the best of a search is the paper's) is trained once under both names."""
-    from proxy_task.variance import random_genotypes
+    from studies.variance import random_genotypes
 
     out: dict[str, dict[str, Any]] = {}
     named = [resolve_spec(s) for s in specs] + list(random_genotypes(n_random, random_seed).items())
@@ -251,7 +251,7 @@ def retrain(
     save()
     rows = summarize(entries, runs, seeds)
     if rows:
-        from proxy_task.retrain_plot import plot_retrain
+        from studies.retrain_plot import plot_retrain
 
         title = f"retrained {task.epochs:g} epochs ({task.name}), {seeds} seeds"
         plot_retrain(rows, out_dir / "retrain.png", title)

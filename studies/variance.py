@@ -1,4 +1,4 @@
-"""Is the reward worth optimising? `python -m proxy_task.variance [proxy_task=synthetic] ...`
+"""Is the reward worth optimising? `python -m studies.variance [proxy_task=synthetic] ...`
 
 Trains K genotypes (the paper's, the FPN baseline and `random` samples of the search space)
 with `seeds` seeds each on the proxy, and each genotype once more on a schedule `long_factor`
