@@ -140,12 +140,45 @@ def _open_record(run_dir: Path, strategy_name: str, cfg: dict[str, Any]) -> Tria
     if started_with is None:
         store.set_meta("strategy", strategy_name)
         store.set_meta("config", cfg)
-    elif started_with != strategy_name:
+        return store
+    problem = None
+    if started_with != strategy_name:
+        problem = f"controller={started_with}"
+    else:
+        changed = reward_settings_changed(store.get_meta("config") or {}, cfg)
+        if changed:
+            problem = ", ".join(changed[:3]) + (f" (and {len(changed) - 3} more)" if len(changed) > 3 else "")
+    if problem:
+        store.close()
         raise SearchSetupError(
-            f"run {cfg['name']!r} was started with controller={started_with}; resume it with that"
-            " controller or choose another name=..."
+            f"run {cfg['name']!r} was started with {problem}; resume it with those settings or choose another name=..."
         )
     return store
+
+
+# Settings that do not change a trial's reward: they may differ when a run is resumed
+# (another machine, another cache, more threads).
+_FREE_TASK_KEYS = ("cache_dir", "data_root", "num_threads", "num_workers", "eval_every", "latency_images")
+
+
+def reward_settings_changed(started: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """`KEY=VALUE` (as the run was started) for every proxy_task / objective setting that
+    differs between the stored config `started` and `now`; a resumed run with any of them
+    would mix rewards of two different tasks in one record. Keys only one side knows
+    (older or newer versions) are not compared."""
+
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+
+    out = []
+    for section in ("proxy_task", "objective"):
+        then, cur = started.get(section) or {}, now.get(section) or {}
+        for key in sorted(set(then) & set(cur)):
+            if section == "proxy_task" and key in _FREE_TASK_KEYS:
+                continue
+            if plain(then[key]) != plain(cur[key]):
+                out.append(f"{section}.{key}={then[key]}")
+    return out
 
 
 def _resume(

@@ -57,6 +57,10 @@ def test_search_writes_record_export_and_wandb(tmp_path, nasfpn_cache):
     state.unlink()
     with pytest.raises(SearchSetupError, match="started with other controller options"):
         run_search({**cfg, "controller": {**cfg["controller"], "lr": 0.5}})
+    # nor is a run resumed under another proxy task: its rewards would not be comparable
+    with pytest.raises(SearchSetupError, match=r"started with proxy_task.epochs=.*choose another name"):
+        run_search({**cfg, "num_trials": 4, "proxy_task": {**cfg["proxy_task"], "epochs": 9.0}})
+    run_search({**cfg, "proxy_task": {**cfg["proxy_task"], "num_threads": 2}})  # not a reward setting
 
 
 def _search_cmd(storage, *overrides):

@@ -1,0 +1,23 @@
+"""Which setting changes refuse a resume: those that change a trial's reward."""
+
+from search.driver import reward_settings_changed
+
+
+def test_reward_settings_are_compared_and_machine_settings_are_free():
+    started = {
+        "proxy_task": {"epochs": 3.0, "anchor_ratios": [0.5, 1.0], "num_threads": 1, "cache_dir": "/a", "old": 1},
+        "objective": {"enabled": False, "weight": -0.07},
+        "num_trials": 80,
+    }
+    same = {
+        "proxy_task": {"epochs": 3.0, "anchor_ratios": (0.5, 1.0), "num_threads": 4, "cache_dir": "/b", "new": 2},
+        "objective": {"enabled": False, "weight": -0.07},
+        "num_trials": 200,  # a larger budget is how a run is extended
+    }
+    assert reward_settings_changed(started, same) == []
+    other = {
+        **same,
+        "proxy_task": {**same["proxy_task"], "epochs": 9.0},
+        "objective": {"enabled": True, "weight": -0.07},
+    }
+    assert reward_settings_changed(started, other) == ["proxy_task.epochs=3.0", "objective.enabled=False"]
