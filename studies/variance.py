@@ -8,7 +8,9 @@ times longer (seed 0). Reports, for `metric` (ap or ap50):
 * ratio = between / within (signal to noise of one trial);
 * Kendall tau-b between the proxy mean and the long-schedule value.
 Writes variance.json and variance.md to out_dir. Options: random=8 seeds=3 long_factor=3
-metric=ap out_dir=runs/variance proxy_task.FIELD=VALUE.
+(0: no long runs) metric=ap out_dir=runs/variance proxy_task.FIELD=VALUE, and
+against=OTHER/variance.json: Kendall tau between this proxy's means and those of another
+run (a proxy before a change that alters the reward must rank as it did).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class VarianceConfig:
     device: str = "cpu"
     out_dir: str = "runs/variance"
     random_seed: int = 2019
+    against: str = ""  # another variance.json (a proxy before a change): rank agreement with it
     defaults: list = field(default_factory=lambda: [{"proxy_task": "synthetic"}, "_self_"])
     proxy_task: ProxyTaskConfig = MISSING
 
@@ -92,6 +95,22 @@ def summarize(per_genotype: dict[str, list[float]], long: dict[str, float]) -> d
     return out
 
 
+def compare(reference: dict, candidate: dict) -> dict[str, float]:
+    """Does a changed proxy rank genotypes as the reference did? Both are variance.json
+    reports; genotypes are matched by hash. Returns Kendall tau-b between the per-genotype
+    means, the mean shift (candidate - reference) and the candidate's between/within ratio."""
+    ref = {r["hash"]: r["mean"] for r in reference["rows"]}
+    common = [r for r in candidate["rows"] if r["hash"] in ref]
+    if len(common) < 2:
+        raise ValueError("the two reports share fewer than 2 genotypes")
+    return {
+        "genotypes": len(common),
+        "kendall_tau": kendall_tau([ref[r["hash"]] for r in common], [r["mean"] for r in common]),
+        "mean_shift": statistics.fmean(r["mean"] - ref[r["hash"]] for r in common),
+        "ratio": candidate["summary"].get("ratio", float("nan")),
+    }
+
+
 def random_genotypes(n: int, seed: int) -> dict[str, space.Genotype]:
     """n distinct uniform samples of the paper's search space, named random-<hash prefix>."""
     out: dict[str, space.Genotype] = {}
@@ -130,7 +149,7 @@ def run(cfg: DictConfig) -> dict:
     from proxy_task.trainer import NonFiniteLossError, train_and_evaluate
 
     task = ProxyTaskConfig(**OmegaConf.to_container(cfg.proxy_task, resolve=True, throw_on_missing=True))
-    long_task = task.replace(epochs=task.epochs * cfg.long_factor)
+    long_task = task.replace(epochs=task.epochs * cfg.long_factor) if cfg.long_factor > 0 else None  # 0: no long run
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, per_genotype, long, extra, long_all = [], {}, {}, {}, {}
@@ -178,8 +197,15 @@ def run(cfg: DictConfig) -> dict:
         "metric": cfg.metric,
         "time": time.strftime("%Y-%m-%d %H:%M"),
     }
-    (out_dir / "variance.json").write_text(json.dumps(report, indent=1))
     table = _table(rows, cfg.metric, summary, task, cfg.long_factor)
+    if cfg.against and len(rows) > 1:
+        report["against"] = {"path": cfg.against, **compare(json.loads(Path(cfg.against).read_text()), report)}
+        a = report["against"]
+        table += (
+            f"against {cfg.against}: Kendall tau of the means {a['kendall_tau']:.3f} over {a['genotypes']}"
+            f" genotypes, mean shift {a['mean_shift']:+.4f}\n"
+        )
+    (out_dir / "variance.json").write_text(json.dumps(report, indent=1))
     (out_dir / "variance.md").write_text(table)
     print(table)
     return report

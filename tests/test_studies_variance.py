@@ -32,3 +32,18 @@ def test_genotypes_are_paper_fpn_and_distinct_random_samples():
     assert list(gs)[:2] == ["paper", "fpn"] and len(gs) == 10
     assert len({g.hash() for g in gs.values()}) == 10
     assert list(genotypes(8, 2019)) == list(gs)  # deterministic
+
+
+def test_compare_matches_genotypes_by_hash():
+    from studies.variance import compare
+
+    ref = {"rows": [{"hash": h, "mean": m} for h, m in (("a", 0.1), ("b", 0.2), ("c", 0.3), ("x", 0.9))]}
+    cand = {
+        "rows": [{"hash": h, "mean": m} for h, m in (("c", 0.35), ("a", 0.05), ("b", 0.3))],
+        "summary": {"ratio": 3.0},
+    }
+    out = compare(ref, cand)
+    assert out["genotypes"] == 3 and out["kendall_tau"] == 1.0 and out["ratio"] == 3.0
+    assert abs(out["mean_shift"] - (0.05 - 0.05 + 0.1) / 3) < 1e-12
+    cand["rows"][0]["mean"] = 0.0  # c now ranks last
+    assert compare(ref, cand)["kendall_tau"] == -1 / 3
