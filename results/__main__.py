@@ -24,7 +24,7 @@ from results.compare import compare_table
 from results.errors import ResultsError
 from results.export import export_genotype
 from results.plots import plot_progress, plot_strategies
-from results.ranking import TABLE_HEADER, rank_architectures, table_row
+from results.ranking import rank_architectures, text_table
 from results.recover import recover_record
 from results.report import write_report
 from results.run import load_run, load_runs, record_path
@@ -89,10 +89,7 @@ def _top(args: argparse.Namespace) -> None:
         raise ResultsError(
             f"{loaded.path}: no successful ('ok') trial among {len(loaded.records)}; see the error column"
         )
-    rows = [TABLE_HEADER] + [table_row(a) for a in ranked]
-    widths = [max(len(row[c]) for row in rows) for c in range(len(TABLE_HEADER))]
-    for row in rows:
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+    print(text_table(ranked))
 
 
 def _plot(args: argparse.Namespace) -> None:

@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from results.record import REWARD_STATUSES, in_step_order
+from results.record import in_step_order
 from results.run import Run
 
 
@@ -34,7 +34,7 @@ def summarize_run(run: Run, budgets: Sequence[int] = (20, 40, 80), last: int = 2
     """The comparison figures of one run (see RunSummary)."""
     ordered = in_step_order(run.records)
     trainings = [r for r in ordered if not r.cache_hit]
-    rewarded = [r.reward for r in ordered if r.status in REWARD_STATUSES and r.reward is not None]
+    rewarded = [r.reward for r in ordered if r.rewarded]
     best, best_at, running = None, None, None
     curve: list[float | None] = []
     for i, r in enumerate(trainings):

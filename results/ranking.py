@@ -99,3 +99,10 @@ def table_row(a: RankedArchitecture) -> tuple[str, ...]:
             str(a.times_sampled),
         )
     )
+
+
+def text_table(ranked: Sequence[RankedArchitecture]) -> str:
+    """The ranking as right-aligned text columns (`python -m results top`, end of a search)."""
+    rows = [TABLE_HEADER] + [table_row(a) for a in ranked]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(TABLE_HEADER))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)

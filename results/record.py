@@ -125,6 +125,12 @@ class TrialRecord:
         if self.duration_s < 0:
             raise ValueError(f"duration_s={self.duration_s!r}: expected >= 0")
 
+    @property
+    def rewarded(self) -> bool:
+        """True when the record carries a reward (status 'ok' or 'cached'); the others are
+        failures, told to a strategy as its failure reward."""
+        return self.status in REWARD_STATUSES
+
     @classmethod
     def from_genotype(cls, genotype: Genotype, **fields: Any) -> TrialRecord:
         """A record for `genotype`, filling genotype_json and genotype_hash from it."""

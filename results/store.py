@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from results.errors import DuplicateTrialError, RecordError
+from results.ranking import rank_architectures
 from results.record import FIELDS, STATUSES, TrialRecord
 from space import GenotypeError, loads
 
@@ -298,19 +299,10 @@ class TrialStore:
             return self._conn.execute(sql, () if status is None else (status,)).fetchone()[0]
 
     def top(self, k: int) -> list[TrialRecord]:
-        """The k best architectures: 'ok' records, one per hash (its best), best reward first.
-
-        Ties in reward go to the earlier record.
-        """
+        """The k best architectures' best records, best first (`ranking.rank_architectures`)."""
         if k < 0:
             raise ValueError(f"k={k}: expected >= 0")
-        return self._rows(
-            f"""SELECT {_COLUMNS} FROM (
-                    SELECT *, ROW_NUMBER() OVER (PARTITION BY genotype_hash ORDER BY reward DESC, seq) AS nth
-                    FROM trials WHERE status = 'ok')
-                WHERE nth = 1 ORDER BY reward DESC, seq LIMIT ?""",
-            (k,),
-        )
+        return [a.best for a in rank_architectures(self.records(), k)]
 
     def unique_hashes(self) -> list[str]:
         """Every sampled architecture's hash (any status), in order of first appearance."""

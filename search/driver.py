@@ -312,8 +312,8 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
 
 
 def _finish(store: TrialStore, run_dir: Path, cfg: dict[str, Any], wandb_logger: Any) -> dict[str, Any]:
-    from results.__main__ import main as results_cli
     from results.export import export_genotype
+    from results.ranking import rank_architectures, text_table
 
     out: dict[str, Any] = {}
     records = store.records()
@@ -324,7 +324,7 @@ def _finish(store: TrialStore, run_dir: Path, cfg: dict[str, Any], wandb_logger:
     )
     best_path = run_dir / "best_genotype.json"
     if store.top(1):
-        results_cli(["top", str(run_dir), "--k", str(cfg["top_k"])])
+        print(text_table(rank_architectures(records, cfg["top_k"])))
         export_genotype(run_dir, best_path)
         out["best_genotype"] = str(best_path)
         print(f"best genotype: {best_path}")

@@ -25,8 +25,6 @@ from controller import Sample, Strategy
 from results import TrialRecord
 from space.atomic import atomic_path
 
-REWARD_FAILED_STATUSES = ("failed", "nonfinite", "timeout")
-
 
 def save_state(strategy: Strategy, path: Path) -> None:
     """Atomically write `strategy.state_dict()` to `path`."""
@@ -51,7 +49,7 @@ def load_state(strategy: Strategy, path: Path) -> None:
 
 def reward_of(record: TrialRecord) -> float | None:
     """The reward to tell for a record (None = failed: the strategy's failure reward)."""
-    return None if record.status in REWARD_FAILED_STATUSES else record.reward
+    return record.reward if record.rewarded else None
 
 
 def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) -> list[Sample]:

@@ -87,7 +87,7 @@ class WandbLogger:
             "unique_architectures": len(self.hashes),
             "best_reward": self.best,
             "trial/cache_hit": int(record.cache_hit),
-            "trial/failed": int(record.status not in ("ok", "cached")),
+            "trial/failed": int(not record.rewarded),
         }
         if record.reward is not None:
             row["trial/reward"] = record.reward
