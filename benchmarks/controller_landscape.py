@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 import controller
+from results.plots import save_figure
 from space import Genotype, SearchSpace
 
 STRATEGIES = ("random", "evolution", "ppo", "reinforce")
@@ -244,9 +245,7 @@ def plot(summaries: dict[str, dict[str, dict[str, object]]], path: Path) -> None
         axes[row, 0].legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".png.tmp")
-    fig.savefig(tmp, dpi=90, format="png")
-    tmp.replace(path)
+    save_figure(fig, path)  # atomic, a unique temporary name
     plt.close(fig)
 
 

@@ -244,7 +244,7 @@ class PolicyGradientStrategy(Strategy):
             "reward_scale": self._reward_scale(),
             "elite_best": self._elite[0]["reward"] if self._elite else None,
             "buffered": len(self._buffer),
-            "last_loss": self._last["loss"],
+            "loss": self._last["loss"],
             "entropy": self._last["entropy"],
             "update_seconds": self._last["update_seconds"],
         }

@@ -18,6 +18,11 @@ from typing import Any
 from controller.sample import Sample
 from space import SearchSpace
 
+# Keys of `Strategy.stats()` that loggers plot for every strategy publishing them (the
+# policy-gradient ones: loss of the last update, mean sequence entropy before it, reward
+# baseline, number of updates); random search and evolution publish none of them.
+PLOTTED_STATS = ("entropy", "loss", "baseline", "policy_version")
+
 STATE_FORMAT = "nasfpn-controller"
 STATE_VERSION = 1
 # Options that may differ between the strategy that saved a state and the one loading it.

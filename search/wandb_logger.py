@@ -13,20 +13,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from controller.strategy import PLOTTED_STATS
 from proxy_task.evaluator import AP_KEYS
 from results import TrialRecord, TrialStore
 
 MODES = ("offline", "online", "disabled")
-
-# W&B name ("controller/<name>") -> the key of `Strategy.stats()` (controller/) it is read
-# from: the one place these names are spelled. The policy-gradient strategies publish the loss
-# of their last update as "last_loss"; random search and evolution publish none of these.
-CONTROLLER_METRICS: dict[str, str] = {
-    "entropy": "entropy",
-    "loss": "last_loss",
-    "baseline": "baseline",
-    "policy_version": "policy_version",
-}
 
 
 def configure_env(mode: str) -> None:
@@ -94,9 +85,9 @@ class WandbLogger:
         for k in AP_KEYS:
             if isinstance(record.metrics.get(k), (int, float)):
                 row[f"trial/{k}"] = record.metrics[k]
-        for name, key in CONTROLLER_METRICS.items():
+        for key in PLOTTED_STATS:  # W&B names: controller/<key>
             if isinstance(stats.get(key), (int, float)):
-                row[f"controller/{name}"] = stats[key]
+                row[f"controller/{key}"] = stats[key]
         self.run.log(row)
         if self.n % self.table_every == 0:
             self.log_table()

@@ -109,7 +109,7 @@ def test_out_of_order_and_late_tells_are_used(name):
     strategy.tell(later, 0.5)  # completes the fourth batch: an update with stale samples
     stats = strategy.stats()
     assert stats["policy_version"] == 4 and stats["num_told"] == 16 and stats["num_pending"] == 0
-    assert stats["last_loss"] is not None and stats["entropy"] > 0
+    assert stats["loss"] is not None and stats["entropy"] > 0
 
 
 @pytest.mark.parametrize("name", NAMES)

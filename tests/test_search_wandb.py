@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 import controller
+from controller.strategy import PLOTTED_STATS
 from results import TrialRecord, TrialStore
-from search.wandb_logger import CONTROLLER_METRICS, WandbLogger
+from search.wandb_logger import WandbLogger
 from space import SearchSpace
 
 _BLOCK, _HEADER = 32768, 7  # the .wandb file: a W&B header, then a LevelDB-style record log
@@ -70,10 +71,10 @@ def test_offline_run_holds_the_controller_loss(tmp_path, offline):
     assert [r["step"] for r in rows] == list(range(6))
     # three updates of two samples: the loss of the last update from the second tell on
     losses = [r.get("controller/loss") for r in rows]
-    assert losses[0] is None is published[0]["last_loss"] and None not in losses[1:]
-    assert losses[1:] == pytest.approx([s["last_loss"] for s in published[1:]], rel=1e-12)
+    assert losses[0] is None is published[0]["loss"] and None not in losses[1:]
+    assert losses[1:] == pytest.approx([s["loss"] for s in published[1:]], rel=1e-12)
     for row, stats in zip(rows, published):
-        for name, key in CONTROLLER_METRICS.items():
+        for key in PLOTTED_STATS:
             if isinstance(stats.get(key), (int, float)):
-                assert row[f"controller/{name}"] == pytest.approx(stats[key], rel=1e-12)
+                assert row[f"controller/{key}"] == pytest.approx(stats[key], rel=1e-12)
     assert rows[-1]["controller/policy_version"] == 3
