@@ -230,91 +230,42 @@ def train_and_evaluate(
     model = build_trial_model(genotype, cfg, data.num_classes, backbone, feats, seed).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]  # BN and biases: no weight decay
-    opt = torch.optim.SGD(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.scaled_lr,
-        momentum=cfg.momentum,
-    )
+    opt = _optimizer(model, cfg)
+    # the order of these draws is part of the reward: data order, flips, augmentation
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    loader = None
-    if feats is None:
-        dataset = AugmentedImages(data.train, make_augmentation(cfg.image_size, cfg.scale_jitter, cfg.hflip))
-        loader = DataLoader(
-            dataset,
-            cfg.batch_size,
-            shuffle=True,
-            generator=gen,
-            num_workers=cfg.num_workers,
-            collate_fn=collate,
-            drop_last=True,
-            pin_memory=dev.type == "cuda",
-            persistent_workers=cfg.num_workers > 0,
-        )
+    loader = None if feats is not None else _image_loader(data, cfg, gen, dev)
     steps_per_epoch = max(1, len(data.train) // cfg.batch_size)
     total_steps = max(1, round(cfg.epochs * steps_per_epoch))
     n_epochs = math.ceil(total_steps / steps_per_epoch)
-    bar = tqdm(total=total_steps, disable=not progress, desc="train", unit="step", dynamic_ncols=True)
-    step, loss_value = 0, float("nan")
+    loop = _Loop(model, opt, cfg, dev, steps_per_epoch, total_steps, progress)
     model.train()
-    for epoch in range(n_epochs):
-        batches = (
-            _feature_batches(feats, data, cfg, gen, dev)
-            if feats is not None
-            else _image_batches(loader, dev, cfg.channels_last)
-        )
-        loss_sum, loss_n = 0.0, 0
-        for kwargs, targets in batches:
-            if step >= total_steps:
-                break
-            lr = learning_rate(cfg, step, steps_per_epoch, total_steps)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            with _autocast(dev, cfg):
-                losses = model(targets=targets, **kwargs)
-            loss = losses["classification"] + losses["bbox_regression"]
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                bar.close()
-                raise NonFiniteLossError(step, loss_value)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            loss_sum, loss_n, step = loss_sum + loss_value, loss_n + 1, step + 1
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.3f}", lr=f"{lr:.4f}")
-        report = {
-            "epoch": epoch + 1,
-            "loss": loss_sum / max(1, loss_n),
-            "lr": lr,
-            "elapsed_s": time.perf_counter() - start,
-        }
-        if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < n_epochs:
-            report.update(evaluate(model, data, cfg, dev, feats.eval if feats else None))
-        if on_epoch is not None:
-            on_epoch(epoch + 1, report)
-    bar.close()
+    try:
+        for epoch in range(n_epochs):
+            batches = (
+                _feature_batches(feats, data, cfg, gen, dev)
+                if feats is not None
+                else _image_batches(loader, dev, cfg.channels_last)
+            )
+            report = {**loop.epoch(epoch, batches), "elapsed_s": time.perf_counter() - start}
+            if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < n_epochs:
+                report.update(evaluate(model, data, cfg, dev, feats.eval if feats else None))
+            if on_epoch is not None:
+                on_epoch(epoch + 1, report)
+    finally:
+        loop.bar.close()
     train_time = time.perf_counter() - start
     eval_start = time.perf_counter()
     metrics: dict = dict(evaluate(model, data, cfg, dev, feats.eval if feats else None))
     eval_time = time.perf_counter() - eval_start
     if feats is not None:  # attach the frozen backbone: the whole detector for cost, latency, checkpoint
         model.backbone = backbone.to(dev)
-    example = normalize(data.eval.batch([0])[0].to(dev))
+    metrics.update(_cost_metrics(model, data, cfg, dev))
     metrics.update(
-        params=sum(p.numel() for p in model.parameters()),
-        pyramid_params=count_params(model.neck),
-        macs=count_macs(model, [example]),
-        eval_latency_ms=measure_latency(model, data, cfg, dev),
         train_time_s=train_time,
         eval_time_s=eval_time,
-        steps=step,
-        final_loss=loss_value,
+        steps=loop.step,
+        final_loss=loop.loss_value,
         epochs=float(cfg.epochs),
         seed=int(seed),
         train_images=len(data.train),
@@ -327,3 +278,91 @@ def train_and_evaluate(
     if out_dir is not None:
         _write_outputs(Path(out_dir), model, genotype, cfg, metrics)
     return metrics
+
+
+def _optimizer(model: nn.Module, cfg: ProxyTaskConfig) -> torch.optim.SGD:
+    """SGD with momentum; weight decay on weights only (not on BN parameters and biases)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    return torch.optim.SGD(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.scaled_lr,
+        momentum=cfg.momentum,
+    )
+
+
+def _image_loader(data: ProxyData, cfg: ProxyTaskConfig, gen: torch.Generator, dev: torch.device) -> DataLoader:
+    """End-to-end mode: augmented training images (flip, scale jitter), shuffled by `gen`."""
+    dataset = AugmentedImages(data.train, make_augmentation(cfg.image_size, cfg.scale_jitter, cfg.hflip))
+    return DataLoader(
+        dataset,
+        cfg.batch_size,
+        shuffle=True,
+        generator=gen,
+        num_workers=cfg.num_workers,
+        collate_fn=collate,
+        drop_last=True,
+        pin_memory=dev.type == "cuda",
+        persistent_workers=cfg.num_workers > 0,
+    )
+
+
+class _Loop:
+    """The optimisation steps of a trial: lr schedule, forward, finite-loss check, backward,
+    gradient clipping, SGD step; counts steps across epochs and stops at `total_steps`."""
+
+    def __init__(
+        self,
+        model: NASFPNRetinaNet,
+        opt: torch.optim.Optimizer,
+        cfg: ProxyTaskConfig,
+        dev: torch.device,
+        steps_per_epoch: int,
+        total_steps: int,
+        progress: bool,
+    ) -> None:
+        self.model, self.opt, self.cfg, self.dev = model, opt, cfg, dev
+        # model order (not the optimizer's groups): the clipping norm's summation order
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+        self.step, self.loss_value, self.lr = 0, float("nan"), cfg.scaled_lr
+        self.bar = tqdm(total=total_steps, disable=not progress, desc="train", unit="step", dynamic_ncols=True)
+
+    def epoch(self, epoch: int, batches: Iterator[tuple[dict, list[dict]]]) -> dict:
+        """Train on `batches` (one epoch); returns {'epoch', 'loss' (mean), 'lr' (last)}."""
+        cfg, dev = self.cfg, self.dev
+        loss_sum, loss_n = 0.0, 0
+        for kwargs, targets in batches:
+            if self.step >= self.total_steps:
+                break
+            self.lr = learning_rate(cfg, self.step, self.steps_per_epoch, self.total_steps)
+            for g in self.opt.param_groups:
+                g["lr"] = self.lr
+            with _autocast(dev, cfg):
+                losses = self.model(targets=targets, **kwargs)
+            loss = losses["classification"] + losses["bbox_regression"]
+            self.loss_value = float(loss.detach())
+            if not math.isfinite(self.loss_value):
+                raise NonFiniteLossError(self.step, self.loss_value)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+            self.opt.step()
+            loss_sum, loss_n, self.step = loss_sum + self.loss_value, loss_n + 1, self.step + 1
+            self.bar.update(1)
+            self.bar.set_postfix(epoch=epoch + 1, loss=f"{self.loss_value:.3f}", lr=f"{self.lr:.4f}")
+        return {"epoch": epoch + 1, "loss": loss_sum / max(1, loss_n), "lr": self.lr}
+
+
+def _cost_metrics(model: NASFPNRetinaNet, data: ProxyData, cfg: ProxyTaskConfig, dev: torch.device) -> dict:
+    """params (whole detector), pyramid_params, macs (one forward of a proxy image) and
+    eval_latency_ms of the trained model."""
+    example = normalize(data.eval.batch([0])[0].to(dev))
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "pyramid_params": count_params(model.neck),
+        "macs": count_macs(model, [example]),
+        "eval_latency_ms": measure_latency(model, data, cfg, dev),
+    }
