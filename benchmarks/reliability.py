@@ -83,7 +83,7 @@ def faulty_trial(faults: dict[int, str], marker_dir: str, *, proxy: bool = False
     """
     faults = {int(k): v for k, v in faults.items()}
 
-    def trial(config: dict[str, Any], *, task: dict[str, Any], seed: int, device: str, cpus: float,
+    def trial(config: dict[str, Any], *, task: Any, seed: int, device: str, cpus: float,
               time_limit_s: float | None) -> None:  # fmt: skip
         import proxy_task
         from search.trainable import run_trial

@@ -61,6 +61,7 @@ def bench_ray_wait(seconds: float, trials: int, workers: int) -> tuple[float, fl
 def bench_search(seconds: float, trials: int, workers: int, reuse: bool) -> tuple[float, float]:
     import controller
     from results import TrialStore
+    from search.config import RayConfig, ResourcesConfig
     from search.searcher import ControllerSearcher
     from search.tune_runner import run_tune
     from space import SearchSpace
@@ -71,18 +72,20 @@ def bench_search(seconds: float, trials: int, workers: int, reuse: bool) -> tupl
         searcher = ControllerSearcher(
             controller.build("ppo", SearchSpace(), seed=0), "ppo", store, run_dir / "state.pt", reevaluate_cached=True
         )
-        cfg = {
-            "ray": {"address": None, "num_cpus": workers, "num_gpus": 0},
-            "resources": {"cpus": 1, "gpus": 0},
-            "seed": 0,
-            "device": "cpu",
-            "trial_timeout_s": None,
-            "concurrency": workers,
-            "time_budget_s": None,
-            "max_retries": 0,
-        }
         start = time.perf_counter()
-        run_tune(searcher, cfg, {"seconds": seconds}, run_dir, trials, fixed_cost_trial, reuse_actors=reuse)
+        run_tune(
+            searcher,
+            {"task": {"seconds": seconds}},
+            run_dir=run_dir,
+            trials=trials,
+            concurrency=workers,
+            resources=ResourcesConfig(cpus=1, gpus=0),
+            ray_config=RayConfig(num_cpus=workers, num_gpus=0),
+            max_retries=0,
+            time_budget_s=None,
+            trainable=fixed_cost_trial,
+            reuse_actors=reuse,
+        )
         wall = time.perf_counter() - start
         compute = sum(r.duration_s for r in store.records())
         assert store.count() == trials, f"{store.count()} of {trials} trials recorded"

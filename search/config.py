@@ -20,6 +20,7 @@ from omegaconf import MISSING
 
 import controller
 import proxy_task.config
+from space import SearchSpace
 
 # set by the top-level config and passed to every strategy
 _SHARED_OPTIONS = ("failure_reward", "seed")
@@ -50,13 +51,24 @@ def controller_options(node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return options.pop("name"), options
 
 
-@dataclass
-class SpaceConfig:
-    min_level: int = 3
-    max_level: int = 7
-    num_intermediate: int = 2
-    intermediate_levels: Optional[list[int]] = None  # noqa: UP045  (None: all but min_level)
-    ops: list[str] = field(default_factory=lambda: ["sum", "attention"])
+def space_schema() -> type:
+    """A dataclass of `SearchSpace`'s fields with its defaults (tuples as lists for Hydra)."""
+    hints = typing.get_type_hints(SearchSpace)
+    lists = {"intermediate_levels": Optional[list[int]], "ops": list[str]}  # noqa: UP045  (tuples in SearchSpace)
+    fields: list[tuple[str, Any, Any]] = []
+    for f in dataclasses.fields(SearchSpace):
+        if not f.init:
+            continue
+        default = f.default
+        tp = lists.get(f.name, hints[f.name])
+        if isinstance(default, tuple):
+            fields.append((f.name, tp, field(default_factory=lambda d=default: list(d))))
+        else:
+            fields.append((f.name, tp, field(default=default)))
+    return dataclasses.make_dataclass("SpaceConfig", fields)
+
+
+SpaceConfig = space_schema()
 
 
 @dataclass

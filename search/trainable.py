@@ -29,7 +29,7 @@ TrainFunction = Callable[..., dict[str, Any]]
 def run_trial(
     config: dict[str, Any],
     *,
-    task: dict[str, Any],
+    task: ProxyTaskConfig,
     seed: int,
     device: str,
     cpus: float,
@@ -43,7 +43,7 @@ def run_trial(
     """
     torch.set_num_threads(max(1, int(cpus)))  # oversubscribed threads cost ~9x here
     genotype = loads(config["genotype"])
-    task_cfg = ProxyTaskConfig(**{**task, "num_threads": max(1, int(cpus))})
+    task_cfg = task.replace(num_threads=max(1, int(cpus)))
     start = time.monotonic()
 
     def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:

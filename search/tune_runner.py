@@ -15,6 +15,7 @@ import ray
 from ray import tune
 from ray.tune import Callback, FailureConfig, RunConfig, TuneConfig, Tuner
 
+from search.config import RayConfig, ResourcesConfig
 from search.errors import SearchSetupError
 from search.searcher import ControllerSearcher
 from search.trainable import run_trial
@@ -41,9 +42,8 @@ def _read(path: str) -> str:
         return ""
 
 
-def init_ray(cfg: dict[str, Any]) -> None:
+def init_ray(ray_config: RayConfig) -> None:
     """Join `ray.address` or start a local cluster (no dashboard, workers inherit env)."""
-    r = cfg["ray"]
     env = {k: os.environ[k] for k in ("WANDB_MODE", "WANDB_SILENT", "NASFPN_CACHE") if k in os.environ}
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
@@ -52,51 +52,51 @@ def init_ray(cfg: dict[str, Any]) -> None:
         "configure_logging": True,
         "logging_level": "ERROR",
     }
-    if r["address"] not in (None, "local"):
-        kwargs["address"] = r["address"]
+    if ray_config.address not in (None, "local"):
+        kwargs["address"] = ray_config.address
     else:
-        kwargs.update(num_cpus=r["num_cpus"], num_gpus=r["num_gpus"])
+        kwargs.update(num_cpus=ray_config.num_cpus, num_gpus=ray_config.num_gpus)
     ray.init(**kwargs)
 
 
 def run_tune(
     searcher: ControllerSearcher,
-    cfg: dict[str, Any],
-    task: dict[str, Any],
+    trial_kwargs: dict[str, Any],
+    *,
     run_dir: Path,
     trials: int,
+    concurrency: int,
+    resources: ResourcesConfig,
+    ray_config: RayConfig,
+    max_retries: int,
+    time_budget_s: float | None,
     trainable: Callable[..., None] = run_trial,
     reuse_actors: bool = True,
 ) -> None:
-    """Run up to `trials` trials with `searcher` (Tune stops early on the time budget).
+    """Run up to `trials` trials with `searcher`, `concurrency` at a time (Tune stops early
+    when `time_budget_s` runs out).
 
-    `trainable` takes run_trial's arguments; benchmarks pass one of known cost."""
+    `trainable(config, **trial_kwargs)` runs one trial (run_trial's arguments: task, seed,
+    device, cpus, time_limit_s); benchmarks pass one of known cost. A crashed trial is
+    retried `max_retries` times. Ray is joined or started from `ray_config` unless it runs."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress line instead
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     started_here = not ray.is_initialized()
     if started_here:
         try:
-            init_ray(cfg)
+            init_ray(ray_config)
         except ConnectionError as e:
-            raise SearchSetupError(f"cannot reach Ray at ray.address={cfg['ray']['address']!r}: {e}") from None
-    res = cfg["resources"]
-    with_params = tune.with_parameters(
-        trainable,
-        task=task,
-        seed=cfg["seed"],
-        device=cfg["device"],
-        cpus=res["cpus"],
-        time_limit_s=cfg["trial_timeout_s"],
-    )
-    resources = {"cpu": res["cpus"], "gpu": res["gpus"]}
+            raise SearchSetupError(f"cannot reach Ray at ray.address={ray_config.address!r}: {e}") from None
     tuner = Tuner(
-        tune.with_resources(with_params, resources),
+        tune.with_resources(
+            tune.with_parameters(trainable, **trial_kwargs), {"cpu": resources.cpus, "gpu": resources.gpus}
+        ),
         tune_config=TuneConfig(
             search_alg=searcher,
             num_samples=trials,
-            max_concurrent_trials=cfg["concurrency"],
-            time_budget_s=cfg["time_budget_s"],
+            max_concurrent_trials=concurrency,
+            time_budget_s=time_budget_s,
             reuse_actors=reuse_actors,
             trial_dirname_creator=lambda t: t.trial_id,
             trial_name_creator=lambda t: t.trial_id,
@@ -104,7 +104,7 @@ def run_tune(
         run_config=RunConfig(
             name=f"session-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=str(run_dir / "tune"),
-            failure_config=FailureConfig(max_failures=cfg["max_retries"]),
+            failure_config=FailureConfig(max_failures=max_retries),
             callbacks=[ErrorCapture(searcher)],
             verbose=0,
         ),

@@ -1,0 +1,123 @@
+"""The resolved search config mapped to typed objects, once, at the entry point.
+
+`SearchSettings.from_dict(cfg)` checks every value that can be checked before work starts
+and builds what the driver hands on: the `SearchSpace`, the strategy's name and options,
+the `ProxyTaskConfig` (built here only; workers receive this object), and the Ray,
+resources, W&B and objective sections as the dataclasses of search/config.py. Anything
+wrong raises SearchSetupError with one line naming the setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxy_task import ProxyTaskConfig
+from search.config import ObjectiveConfig, RayConfig, ResourcesConfig, WandbConfig, controller_options
+from search.errors import SearchSetupError
+from search.wandb_logger import MODES as WANDB_MODES
+from space import SearchSpace
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything `run_search` needs, typed; `plain` is the config as given (it is stored in
+    the run's record, so a resume can be checked against it)."""
+
+    name: str
+    storage_path: str
+    num_trials: int
+    time_budget_s: float | None
+    trial_timeout_s: float | None
+    concurrency: int
+    max_retries: int
+    failure_reward: float
+    seed: int
+    device: str
+    reevaluate_cached: bool
+    max_cache_hits: int
+    top_k: int
+    space: SearchSpace
+    strategy: str
+    strategy_options: dict[str, Any]
+    task: ProxyTaskConfig
+    ray: RayConfig
+    resources: ResourcesConfig
+    wandb: WandbConfig
+    objective: ObjectiveConfig
+    plain: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any]) -> SearchSettings:
+        """Check and map a resolved config (Hydra's, as a plain dict). Raises SearchSetupError."""
+        _check(cfg)
+        s = cfg["space"]
+        try:
+            space = SearchSpace(
+                s["min_level"],
+                s["max_level"],
+                s["num_intermediate"],
+                None if s["intermediate_levels"] is None else tuple(s["intermediate_levels"]),
+                tuple(s["ops"]),
+            )
+        except (ValueError, TypeError) as e:
+            raise SearchSetupError(f"bad space settings: {e}") from None
+        strategy, options = controller_options(cfg["controller"])
+        try:
+            task = ProxyTaskConfig(**cfg["proxy_task"])
+        except (TypeError, ValueError) as e:
+            raise SearchSetupError(f"bad proxy_task settings: {e}") from None
+        return cls(
+            name=cfg["name"],
+            storage_path=cfg["storage_path"],
+            num_trials=cfg["num_trials"],
+            time_budget_s=cfg["time_budget_s"],
+            trial_timeout_s=cfg["trial_timeout_s"],
+            concurrency=cfg["concurrency"],
+            max_retries=cfg["max_retries"],
+            failure_reward=float(cfg["failure_reward"]),
+            seed=cfg["seed"],
+            device=cfg["device"],
+            reevaluate_cached=cfg["reevaluate_cached"],
+            max_cache_hits=cfg["max_cache_hits"],
+            top_k=cfg["top_k"],
+            space=space,
+            strategy=strategy,
+            strategy_options=options,
+            task=task,
+            ray=RayConfig(**cfg["ray"]),
+            resources=ResourcesConfig(**cfg["resources"]),
+            wandb=WandbConfig(**cfg["wandb"]),
+            objective=ObjectiveConfig(**cfg["objective"]),
+            plain=cfg,
+        )
+
+
+def _check(cfg: dict[str, Any]) -> None:
+    checks = [
+        (cfg["num_trials"] >= 1, f"num_trials={cfg['num_trials']}: must be >= 1"),
+        (cfg["concurrency"] >= 1, f"concurrency={cfg['concurrency']}: must be >= 1"),
+        (cfg["max_retries"] >= 0, f"max_retries={cfg['max_retries']}: must be >= 0"),
+        (cfg["time_budget_s"] is None or cfg["time_budget_s"] > 0, "time_budget_s must be > 0 or null"),
+        (cfg["trial_timeout_s"] is None or cfg["trial_timeout_s"] > 0, "trial_timeout_s must be > 0 or null"),
+        (cfg["resources"]["cpus"] > 0, "resources.cpus must be > 0"),
+        (cfg["resources"]["gpus"] >= 0, "resources.gpus must be >= 0"),
+        (cfg["device"] in ("auto", "cpu", "cuda"), f"device={cfg['device']!r}: expected auto, cpu or cuda"),
+        (cfg["objective"]["cost"] in ("macs", "latency"), "objective.cost: expected macs or latency"),
+        (cfg["name"] and "/" not in cfg["name"], f"name={cfg['name']!r}: a non-empty name without '/'"),
+        (cfg["top_k"] >= 1, f"top_k={cfg['top_k']}: must be >= 1"),
+        (cfg["max_cache_hits"] >= 1, f"max_cache_hits={cfg['max_cache_hits']}: must be >= 1"),
+        (
+            not cfg["objective"]["enabled"] or cfg["objective"]["target"] > 0,
+            f"objective.target={cfg['objective']['target']}: must be > 0",
+        ),
+        (
+            cfg["wandb"]["mode"] in WANDB_MODES,
+            f"wandb.mode={cfg['wandb']['mode']!r}: expected one of {', '.join(WANDB_MODES)}",
+        ),
+        (cfg["wandb"]["top_k"] >= 1, f"wandb.top_k={cfg['wandb']['top_k']}: must be >= 1"),
+        (cfg["wandb"]["table_every"] >= 1, f"wandb.table_every={cfg['wandb']['table_every']}: must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SearchSetupError(message)
