@@ -125,6 +125,15 @@ class NASFPNRetinaNet(RetinaNet):
         self.focal_gamma = focal_gamma
         self.eval_exit = eval_exit
         self._anchor_cache: dict[tuple, torch.Tensor] = {}
+        self.match_cache: dict[tuple, torch.Tensor] | None = None  # see `match`; None: off
+        gen, m = self.anchor_generator, self.proposal_matcher
+        self._anchor_settings = (
+            tuple(map(tuple, gen.sizes)),
+            tuple(map(tuple, gen.aspect_ratios)),
+            m.high_threshold,
+            m.low_threshold,
+            m.allow_low_quality_matches,
+        )
 
     @property
     def anytime(self) -> bool:
@@ -160,13 +169,27 @@ class NASFPNRetinaNet(RetinaNet):
 
     # -- loss -------------------------------------------------------------------------
     def match(self, anchors: torch.Tensor, targets: list[dict]) -> torch.Tensor:
-        """(N, HWA) index of the matched box, -1 background, -2 ignored (torchvision's Matcher)."""
+        """(N, HWA) index of the matched box, -1 background, -2 ignored (torchvision's Matcher).
+
+        A target with a `key` (hashable, naming its boxes: e.g. image index and flip) has its
+        row looked up in, or added to, `self.match_cache` when that dict is set: the
+        assignment depends on the boxes and the anchors only, never on the weights, so it
+        is computed once per image and process instead of once per step (same values).
+        """
+        cache = self.match_cache
+        anchor_key = (tuple(anchors.shape), anchors.device, self._anchor_settings) if cache is not None else None
         out = []
         for t in targets:
-            if t["boxes"].numel() == 0:
-                out.append(torch.full((anchors.shape[0],), -1, dtype=torch.int64, device=anchors.device))
-            else:
-                out.append(self.proposal_matcher(box_iou(t["boxes"], anchors)))
+            key = (anchor_key, t["key"]) if cache is not None and "key" in t else None
+            row = cache.get(key) if key is not None else None
+            if row is None:
+                if t["boxes"].numel() == 0:
+                    row = torch.full((anchors.shape[0],), -1, dtype=torch.int64, device=anchors.device)
+                else:
+                    row = self.proposal_matcher(box_iou(t["boxes"], anchors))
+                if key is not None:
+                    cache[key] = row
+            out.append(row)
         return torch.stack(out)
 
     def loss(self, head_out: dict, anchors: torch.Tensor, targets: list[dict], matched: torch.Tensor) -> dict:

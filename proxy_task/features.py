@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -140,6 +140,9 @@ class CachedFeatures:
     train_flipped: list[torch.Tensor]
     train_boxes_flipped: list[torch.Tensor]
     eval: list[torch.Tensor]
+    # anchor assignments of the train images, keyed by the detector (see
+    # NASFPNRetinaNet.match): computed once per process, shared by every trial
+    matches: dict = field(default_factory=dict)
 
 
 @torch.no_grad()

@@ -83,6 +83,7 @@ def _feature_batches(
             {
                 "boxes": (feats.train_boxes_flipped[i] if flips[i] else data.train.boxes[i]).to(device),
                 "labels": data.train.labels[i].to(device),
+                "key": (i, bool(flips[i])),  # names the boxes: anchor assignments are cached by it
             }
             for i in idx.tolist()
         ]
@@ -230,6 +231,8 @@ def train_and_evaluate(
     model = build_trial_model(genotype, cfg, data.num_classes, backbone, feats, seed).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if feats is not None:
+        model.match_cache = feats.matches  # shared by the trials of this process
     opt = _optimizer(model, cfg)
     # the order of these draws is part of the reward: data order, flips, augmentation
     gen = torch.Generator().manual_seed(seed)

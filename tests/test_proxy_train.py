@@ -61,6 +61,23 @@ def test_anytime_heads_give_outputs_for_every_repeat():
     assert len(model.head_outputs(x)) == 1
 
 
+def test_anchor_assignments_are_cached_by_target_key():
+    bb = build_backbone("resnet10", 0.125)
+    model = build_detector(space.load_builtin("fpn"), None, bb.out_channels, 5, channels=8, repeats=1, init_seed=0)
+    levels = [torch.zeros(1, 8, -(-64 // 2**k), -(-64 // 2**k)) for k in range(3, 8)]  # P3..P7: 8 .. 1
+    anchors = model.anchors((64, 64), levels)
+    targets = [{**t, "key": (k, False)} for k, t in enumerate(_targets())]
+    plain = model.match(anchors, targets)  # no cache set: computed
+    model.match_cache = {}
+    first = model.match(anchors, targets)
+    assert len(model.match_cache) == 2 and torch.equal(first, plain)
+    assert (plain[0] >= 0).any() and (plain[1] == -1).all()
+    row = next(iter(model.match_cache.values()))
+    row.fill_(7)  # a cached row is served as stored, not recomputed
+    assert (model.match(anchors, targets)[0] == 7).all()
+    assert torch.equal(model.match(anchors, [{k: v for k, v in targets[0].items() if k != "key"}])[0], plain[0])
+
+
 def test_heads_start_identical_for_every_genotype():
     bb = build_backbone("resnet10", 0.125)
     kw = dict(channels=16, repeats=2, init_seed=3)
@@ -88,7 +105,7 @@ def test_loss_falls_on_builtin_data(cache):
 def test_trial_is_repeatable_and_reports_plain_metrics(cache, tmp_path):
     g = space.load_builtin("nasfpn_paper")
     a = train_and_evaluate(g, _tiny(cache), 1, "cpu", out_dir=tmp_path)
-    b = train_and_evaluate(g, _tiny(cache), 1, "cpu")
+    b = train_and_evaluate(g, _tiny(cache), 1, "cpu")  # anchor assignments from the cache a filled
     for k in ("ap", "ap50", "final_loss", "params", "macs"):
         assert a[k] == b[k]
     for k in ("ap", "ap50", "ap75", "aps", "apm", "apl", "params", "macs", "eval_latency_ms", "train_time_s"):
