@@ -10,14 +10,17 @@ same number of trials with the same concurrency, in one run:
   * search     : our search path (ControllerSearcher: PPO ask/tell, record, checkpoints,
                  Tune with actor reuse), as `python -m search.run` runs it.
 utilization = sum of in-trial compute time / (wall time x workers);
-overhead per trial = (wall x workers - compute) / trials. Targets (issue): utilization
->= 0.95 for 20 s trials on 2 workers, overhead <= 0.25 s per trial.
+overhead per trial = (wall x workers - compute) / trials. For our path the time between
+trials is then broken down: once per session (Tune and worker start-up, shutdown) and per
+trial in the steady state (ask, actor reset and scheduling, result transfer, record and
+tell), the latter being what a long search pays per trial.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -36,11 +39,58 @@ def _burn(seconds: float) -> float:
 
 
 def fixed_cost_trial(config: dict[str, Any], *, task: dict[str, Any], **_: Any) -> None:
-    """A search trainable of known cost: burns `task['seconds']`, reports a final result."""
+    """A search trainable of known cost: burns `task['seconds']`, reports a final result
+    with its start and end (wall clock, for the breakdown)."""
     from ray import tune
 
+    t0 = time.time()
     spent = _burn(task["seconds"])
-    tune.report({"final": True, "status": "ok", "ap": (config["step"] % 7) / 10, "duration_s": spent})
+    report = {"final": True, "status": "ok", "ap": (config["step"] % 7) / 10, "duration_s": spent}
+    tune.report({**report, "t0": t0, "t1": time.time()})
+
+
+def _timed_searcher(base: type) -> type:
+    """`base` (ControllerSearcher) recording when suggest and on_trial_complete run."""
+
+    class Timed(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.times: dict[str, dict[str, float]] = {}
+
+        def suggest(self, trial_id: str) -> Any:
+            t = time.time()
+            out = super().suggest(trial_id)
+            self.times.setdefault(trial_id, {}).update(suggest_in=t, suggest_out=time.time())
+            return out
+
+        def on_trial_complete(self, trial_id: str, result: Any = None, error: bool = False) -> None:
+            t = time.time()
+            super().on_trial_complete(trial_id, result, error)
+            r = result or {}
+            self.times.setdefault(trial_id, {}).update(
+                complete_in=t, complete_out=time.time(), start=r.get("t0", t), end=r.get("t1", t)
+            )
+
+    return Timed
+
+
+def breakdown(times: dict[str, dict[str, float]], tune_start: float, tune_end: float, workers: int) -> dict[str, float]:
+    """Where the wall time between trials goes: once per session (Tune and worker start-up
+    until the first trial runs, Tune's shutdown after the last) and per trial in the steady
+    state (median over the trials after the first `workers`)."""
+    done = sorted((t for t in times.values() if "start" in t and "suggest_out" in t), key=lambda t: t["suggest_in"])
+    steady = done[workers:] or done
+    parts = {
+        "suggest (ask + cache lookup + state save)": [t["suggest_out"] - t["suggest_in"] for t in steady],
+        "suggest -> trial starts (actor reset, scheduling)": [t["start"] - t["suggest_out"] for t in steady],
+        "trial ends -> on_trial_complete (result to driver)": [t["complete_in"] - t["end"] for t in steady],
+        "on_trial_complete (record, tell, update, state save)": [t["complete_out"] - t["complete_in"] for t in steady],
+    }
+    out = {k: statistics.median(v) for k, v in parts.items()}
+    out["steady-state total per trial"] = sum(out.values())
+    out["once: Tune start -> first trial runs"] = min(t["start"] for t in done) - tune_start
+    out["once: last trial ends -> Tune returns"] = tune_end - max(t["end"] for t in done)
+    return out
 
 
 def bench_ray_wait(seconds: float, trials: int, workers: int) -> tuple[float, float]:
@@ -58,7 +108,7 @@ def bench_ray_wait(seconds: float, trials: int, workers: int) -> tuple[float, fl
     return time.perf_counter() - start, compute
 
 
-def bench_search(seconds: float, trials: int, workers: int, reuse: bool) -> tuple[float, float]:
+def bench_search(seconds: float, trials: int, workers: int, reuse: bool) -> tuple[float, float, dict[str, float]]:
     import controller
     from results import TrialStore
     from search.config import RayConfig, ResourcesConfig
@@ -69,9 +119,10 @@ def bench_search(seconds: float, trials: int, workers: int, reuse: bool) -> tupl
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
         store = TrialStore(run_dir / "trials.sqlite")
-        searcher = ControllerSearcher(
+        searcher = _timed_searcher(ControllerSearcher)(
             controller.build("ppo", SearchSpace(), seed=0), "ppo", store, run_dir / "state.pt", reevaluate_cached=True
         )
+        tune_start = time.time()
         start = time.perf_counter()
         run_tune(
             searcher,
@@ -87,10 +138,11 @@ def bench_search(seconds: float, trials: int, workers: int, reuse: bool) -> tupl
             reuse_actors=reuse,
         )
         wall = time.perf_counter() - start
+        parts = breakdown(searcher.times, tune_start, time.time(), workers)
         compute = sum(r.duration_s for r in store.records())
         assert store.count() == trials, f"{store.count()} of {trials} trials recorded"
         store.close()
-    return wall, compute
+    return wall, compute, parts
 
 
 def main() -> None:
@@ -108,8 +160,9 @@ def main() -> None:
         wall, compute = bench_ray_wait(seconds, args.trials, args.workers)
         rows.append(("ray.wait loop", wall, compute))
         # Tune runs inside the same local cluster (run_tune does not start or stop it).
-        rows.append(("tune, no actor reuse", *bench_search(seconds, args.trials, args.workers, reuse=False)))
-        rows.append(("search (ours)", *bench_search(seconds, args.trials, args.workers, reuse=True)))
+        rows.append(("tune, no actor reuse", *bench_search(seconds, args.trials, args.workers, reuse=False)[:2]))
+        wall, compute, parts = bench_search(seconds, args.trials, args.workers, reuse=True)
+        rows.append(("search (ours)", wall, compute))
     finally:
         ray.shutdown()
     print(f"\n{args.trials} trials of {seconds:g} s on {args.workers} workers")
@@ -121,6 +174,12 @@ def main() -> None:
     base = rows[0][2] / (rows[0][1] * args.workers)
     ours = rows[2][2] / (rows[2][1] * args.workers)
     print(f"utilization ratio ours / ray.wait: {ours / base:.3f}")
+    print("\nsearch (ours), where the time between trials goes (seconds):")
+    for name, value in parts.items():
+        print(f"  {name:<55} {value:7.3f}")
+    steady, once = parts["steady-state total per trial"], sum(v for k, v in parts.items() if k.startswith("once"))
+    print(f"  per trial over a {args.trials}-trial session: {steady + once * args.workers / args.trials:.2f};"
+          f" over 200 trials: {steady + once * args.workers / 200:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
