@@ -7,8 +7,9 @@ Every strategy runs as the search driver runs it: `--workers` trainings in fligh
 one finishes next, so tells arrive out of order), and before a training the architecture's
 canonical hash is looked up among the finished ones: a hit is told at once with the stored
 reward (`cached=True`, no training counted) and the strategy is asked again (at most 500
-hits in a row, then the search ends as converged). Two copies of one architecture in
-flight both train, as in the driver. Observed reward = landscape value + seed noise.
+hits in a row, then the search ends as converged). A sample of an architecture that is in
+flight waits for that training and is then told its reward as a cache hit, as in the
+driver. Observed reward = landscape value + seed noise.
 
 Judged per strategy, mean over seeds (± standard error): the true value of the
 architecture a user would pick (best observed reward) after 100 and 200 trainings, the
@@ -82,12 +83,17 @@ def run_search(
     finished: dict[str, float] = {}  # canonical hash -> observed reward (the record)
     values, observed = [], []
     in_flight: list[tuple[controller.Sample, float]] = []
+    waiting: dict[str, list[controller.Sample]] = {}  # hash in flight -> duplicates waiting for it
     started, hits = 0, 0
     while True:
         if started < trainings and len(in_flight) < workers:
             for _ in range(MAX_CACHE_HITS + 1):
                 sample = strategy.ask()
                 key = sample.genotype.hash()
+                if any(key == s.genotype.hash() for s, _ in in_flight):
+                    hits += 1
+                    waiting.setdefault(key, []).append(sample)
+                    continue
                 if key not in finished:
                     break
                 hits += 1
@@ -105,6 +111,8 @@ def run_search(
         values.append(landscape.value(sample.genotype))
         observed.append(reward)
         strategy.tell(sample, reward)
+        for duplicate in waiting.pop(sample.genotype.hash(), []):
+            strategy.tell(duplicate, reward, cached=True)
     return Run(np.array(values), np.array(observed), hits, len(finished))
 
 
