@@ -76,7 +76,7 @@ def summarize(per_genotype: dict[str, list[float]], long: dict[str, float]) -> d
     means = {g: statistics.fmean(v) for g, v in per_genotype.items()}
     within = math.sqrt(statistics.fmean(statistics.variance(v) for v in per_genotype.values() if len(v) > 1))
     between = statistics.stdev(means.values())
-    names = [g for g in means if g in long]
+    names = [g for g in means if g in long and not math.isnan(long[g])]  # no long runs: tau is nan
     out = {
         "within_std": within,
         "between_std": between,

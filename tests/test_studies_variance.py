@@ -47,3 +47,12 @@ def test_compare_matches_genotypes_by_hash():
     assert abs(out["mean_shift"] - (0.05 - 0.05 + 0.1) / 3) < 1e-12
     cand["rows"][0]["mean"] = 0.0  # c now ranks last
     assert compare(ref, cand)["kendall_tau"] == -1 / 3
+
+
+def test_without_long_runs_tau_is_nan_not_minus_one():
+    import math
+
+    from studies.variance import summarize
+
+    out = summarize({"a": [0.1, 0.2], "b": [0.3, 0.4]}, {"a": float("nan"), "b": float("nan")})
+    assert math.isnan(out["kendall_tau"]) and out["ratio"] > 0
