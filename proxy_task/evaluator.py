@@ -2,7 +2,8 @@
 
 Both backends run on the same in-memory ground truth (a COCO instances dict: crowd
 annotations are handled by COCO's own rules) and the same detections, and return the six
-box APs. No detections scores 0 everywhere (pycocotools' `loadRes([])` would raise).
+box APs. No detections scores 0 everywhere (pycocotools' `loadRes([])` would raise). A
+`GroundTruth` indexes the ground truth once for many evaluations (one per worker process).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -37,13 +39,29 @@ def _coco_api(backend: str):
 DETECTION_COLUMNS = ("image_id", "x", "y", "w", "h", "score", "category_id")
 
 
-def coco_box_ap(ground_truth: dict, detections: np.ndarray, backend: str = "faster") -> dict[str, float]:
+class GroundTruth:
+    """A COCO ground truth indexed once, for repeated evaluations (a search worker scores
+    every trial on the same images). Holds shallow copies of the annotations: the COCO APIs
+    add keys to them ('ignore'), never to the caller's document, and those keys are the
+    same at every evaluation."""
+
+    def __init__(self, document: dict, backend: str = "faster") -> None:
+        self.backend = backend
+        self.coco_class, self.eval_class = _coco_api(backend)
+        with _quiet():
+            self.coco = self.coco_class()
+            self.coco.dataset = {"info": {}, **document, "annotations": [dict(a) for a in document["annotations"]]}
+            self.coco.createIndex()
+
+
+def coco_box_ap(ground_truth: dict | GroundTruth, detections: np.ndarray, backend: str = "faster") -> dict[str, float]:
     """AP, AP50, AP75, APs, APm, APl of `detections` on `ground_truth`.
 
     Args:
-        ground_truth: COCO instances dict (images, annotations, categories); not modified.
+        ground_truth: COCO instances dict (images, annotations, categories; not modified), or
+            a `GroundTruth` made from one (indexed once; its own backend is used).
         detections: float64 (N, 7), columns `DETECTION_COLUMNS` (see `to_coco_detections`).
-        backend: 'faster' (faster-coco-eval) or 'pycocotools'.
+        backend: 'faster' (faster-coco-eval) or 'pycocotools', for a dict.
     Returns:
         plain floats; -1 where COCO has no ground truth of that size.
     """
@@ -52,14 +70,22 @@ def coco_box_ap(ground_truth: dict, detections: np.ndarray, backend: str = "fast
         raise ValueError(f"detections: expected shape (N, {len(DETECTION_COLUMNS)}), got {detections.shape}")
     if not len(detections):
         return dict.fromkeys(AP_KEYS, 0.0)
-    COCO, COCOeval = _coco_api(backend)
-    quiet = logging.getLogger("faster_coco_eval")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # faster-coco-eval logs its summary at INFO
+    gt = ground_truth if isinstance(ground_truth, GroundTruth) else GroundTruth(ground_truth, backend)
+    with _quiet():
+        return _evaluate(gt, detections)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No progress prints (pycocotools) or INFO summaries (faster-coco-eval)."""
+    log = logging.getLogger("faster_coco_eval")
+    level = log.level
+    log.setLevel(logging.WARNING)
     try:
-        return _evaluate(COCO, COCOeval, ground_truth, detections)
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
-        quiet.setLevel(level)
+        log.setLevel(level)
 
 
 def _result_annotations(detections: np.ndarray) -> list[dict]:
@@ -80,24 +106,19 @@ def _result_annotations(detections: np.ndarray) -> list[dict]:
     ]
 
 
-def _evaluate(COCO, COCOeval, ground_truth: dict, detections: np.ndarray) -> dict[str, float]:  # noqa: N803
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        gt = COCO()
-        # Shallow copies per annotation: the APIs add keys to these dicts, never to nested values.
-        gt.dataset = {"info": {}, **ground_truth, "annotations": [dict(a) for a in ground_truth["annotations"]]}
-        gt.createIndex()
-        dt = COCO()
-        dt.dataset = {
-            "info": {},
-            "images": list(gt.dataset["images"]),
-            "categories": [dict(c) for c in gt.dataset["categories"]],
-            "annotations": _result_annotations(detections),
-        }
-        dt.createIndex()
-        ev = COCOeval(gt, dt, "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+def _evaluate(gt: GroundTruth, detections: np.ndarray) -> dict[str, float]:
+    dt = gt.coco_class()
+    dt.dataset = {
+        "info": {},
+        "images": list(gt.coco.dataset["images"]),
+        "categories": [dict(c) for c in gt.coco.dataset["categories"]],
+        "annotations": _result_annotations(detections),
+    }
+    dt.createIndex()
+    ev = gt.eval_class(gt.coco, dt, "bbox")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
     return {name: float(v) for name, v in zip(AP_KEYS, np.asarray(ev.stats)[:6])}
 
 

@@ -29,12 +29,14 @@ from proxy_task.backbones import build_backbone
 from proxy_task.config import ProxyTaskConfig
 from proxy_task.data import ProxyData, load_proxy_data
 from proxy_task.detector import NASFPNRetinaNet, build_detector
-from proxy_task.evaluator import coco_box_ap, to_coco_detections
+from proxy_task.evaluator import GroundTruth, coco_box_ap, to_coco_detections
 from proxy_task.features import CachedFeatures, cached_features
 from proxy_task.loaders import AugmentedImages, collate
 from space.atomic import atomic_path
 from space.complexity import count_macs, count_params
 from space.genotype import Genotype
+
+_GROUND_TRUTH: dict[str, GroundTruth] = {}  # ProxyData.key -> the reward images' indexed ground truth
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -126,7 +128,9 @@ def evaluate(
                 outputs += model(normalize(images.to(device)))
     model.train(was)
     dets = to_coco_detections(data.eval.image_ids, outputs, data.eval.scales, data.category_ids)
-    return coco_box_ap(data.ground_truth, dets)
+    if data.key not in _GROUND_TRUTH:  # indexed once per process: every trial scores the same images
+        _GROUND_TRUTH[data.key] = GroundTruth(data.ground_truth)
+    return coco_box_ap(_GROUND_TRUTH[data.key], dets)
 
 
 @torch.no_grad()

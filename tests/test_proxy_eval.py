@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from proxy_task.evaluator import AP_KEYS, coco_box_ap, to_coco_detections
+from proxy_task.evaluator import AP_KEYS, GroundTruth, coco_box_ap, to_coco_detections
 
 
 def _ground_truth() -> dict:
@@ -66,6 +66,17 @@ def test_both_backends_equal_pycocotools_loadres(seed):
         assert tuple(ours) == AP_KEYS
         assert ours == pytest.approx(reference, abs=1e-12), backend
     assert 0.0 < reference["ap"] < 1.0
+
+
+@pytest.mark.parametrize("backend", ["faster", "pycocotools"])
+def test_an_indexed_ground_truth_serves_many_evaluations(backend):
+    gt = _ground_truth()
+    indexed = GroundTruth(gt, backend)
+    for seed in (0, 1, 2, 0):
+        assert coco_box_ap(indexed, _detections(seed)) == pytest.approx(
+            _pycocotools_reference(gt, _detections(seed)), abs=1e-12
+        )
+    assert coco_box_ap(indexed, np.zeros((0, 7))) == dict.fromkeys(AP_KEYS, 0.0)
 
 
 def test_to_coco_detections_rows():
