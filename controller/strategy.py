@@ -71,8 +71,11 @@ class Strategy:
     def ask(self, actions: Sequence[int] | None = None) -> Sample:
         """Propose the next architecture. It stays outstanding until told.
 
-        `actions` hands out that decision sequence instead of proposing one, with the
-        log-probabilities the current policy gives it (rebuilding a state from a record).
+        `actions` hands out that decision sequence instead (rebuilding a state from a
+        record), with the log-probabilities the current policy gives it. A proposal is still
+        drawn and dropped, so the random stream advances as the recorded ask's did: a
+        replayed strategy then continues with the proposals the original would have made,
+        not with the recorded ones again.
         Raises ValueError if `actions` is not a valid sequence of the space.
         """
         if actions is None:
@@ -80,6 +83,7 @@ class Strategy:
         else:
             actions = [int(a) for a in actions]
             self.space.decode(actions)  # validates
+            self._propose()  # advance the random stream; the proposal itself is dropped
             log_probs, version = self._score(actions)
             parent = None
         sample = Sample(
