@@ -130,6 +130,11 @@ class Strategy:
         self._learn(stored, value, failed=failed or reward is None, cached=cached)
 
     @property
+    def num_asked(self) -> int:
+        """Samples handed out so far; the next sample's id."""
+        return self._next_id
+
+    @property
     def pending(self) -> tuple[Sample, ...]:
         """Samples asked but not yet told, oldest first."""
         return tuple(self._pending.values())

@@ -57,7 +57,8 @@ def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) ->
     left outstanding (steps the record lacks), to be run again.
 
     The record orders tells (a trained trial is appended when it completes, a cache hit
-    when it is asked) but not the asks of trained trials: as the searcher does, steps are
+    when it is asked or when the trial it waited for ends; replayed at its ask) but not the
+    asks of trained trials: as the searcher does, steps are
     asked in order, keeping `concurrency` trained samples outstanding, and a step is asked
     early whenever its record comes first. A policy therefore learns from the same rewards
     in the same order and batches. Two things can differ from the original run: the record
@@ -68,7 +69,7 @@ def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) ->
     Raises ValueError if a record's architecture is not in the strategy's space or a step
     appears twice.
     """
-    if strategy.pending or strategy.stats()["num_asked"]:
+    if strategy.pending or strategy.num_asked:
         raise ValueError("rebuild needs a fresh strategy")
     by_step: dict[int, TrialRecord] = {}
     for r in records:
@@ -79,7 +80,7 @@ def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) ->
     outstanding: dict[int, Sample] = {}  # trained steps asked, not yet told
 
     def ask_next() -> None:
-        step = strategy.stats()["num_asked"]
+        step = strategy.num_asked
         record = by_step.get(step)
         if record is None:  # never recorded: it was running when the record ends
             outstanding[step] = strategy.ask()
@@ -92,7 +93,7 @@ def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) ->
             outstanding[step] = sample
 
     def fill() -> None:
-        while strategy.stats()["num_asked"] <= last_step and sum(s in by_step for s in outstanding) < concurrency:
+        while strategy.num_asked <= last_step and sum(s in by_step for s in outstanding) < concurrency:
             ask_next()
 
     fill()
@@ -105,7 +106,7 @@ def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) ->
         reward = reward_of(record)
         strategy.tell(sample, reward, failed=reward is None, cached=False)
         fill()
-    return [s for s in strategy.pending]
+    return list(strategy.pending)
 
 
 def reconcile(strategy: Strategy, records_by_step: dict[int, TrialRecord]) -> list[Sample]:

@@ -174,7 +174,7 @@ def _drive(s, n, concurrency=2, cached_at=()):
         # log-probabilities, so that the replay can hand out exactly these actions
         space = s.strategy.space
         actions = space.encode(space.decode(own()[0]).canonical())  # draws as a real ask does
-        if first is not None and s.strategy.stats()["num_asked"] in cached_at:
+        if first is not None and s.strategy.num_asked in cached_at:
             actions = space.encode(loads(first["genotype"]))
         return actions, *s.strategy._score(actions), None
 
