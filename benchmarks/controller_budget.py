@@ -99,7 +99,8 @@ def run_search(
                 hits += 1
                 strategy.tell(sample, finished[key], cached=True)
             else:
-                break  # converged: only cache hits
+                started = trainings  # converged (only cache hits): let the trainings in flight finish
+                continue
             value = landscape.value(sample.genotype)
             in_flight.append((sample, value + rng.normal(0.0, landscape.noise_std)))
             started += 1

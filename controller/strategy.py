@@ -80,15 +80,16 @@ class Strategy:
         """
         if actions is None:
             actions, log_probs, version, parent = self._propose()
+            genotype = self.space.decode(actions)
         else:
             actions = [int(a) for a in actions]
-            self.space.decode(actions)  # validates
+            genotype = self.space.decode(actions)  # validates
             self._propose()  # advance the random stream; the proposal itself is dropped
             log_probs, version = self._score(actions)
             parent = None
         sample = Sample(
             id=self._next_id,
-            genotype=self.space.decode(actions),
+            genotype=genotype,
             actions=tuple(actions),
             log_probs=tuple(log_probs),
             version=version,

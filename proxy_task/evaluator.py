@@ -54,14 +54,17 @@ class GroundTruth:
             self.coco.createIndex()
 
 
-def coco_box_ap(ground_truth: dict | GroundTruth, detections: np.ndarray, backend: str = "faster") -> dict[str, float]:
+def coco_box_ap(
+    ground_truth: dict | GroundTruth, detections: np.ndarray, backend: str | None = None
+) -> dict[str, float]:
     """AP, AP50, AP75, APs, APm, APl of `detections` on `ground_truth`.
 
     Args:
         ground_truth: COCO instances dict (images, annotations, categories; not modified), or
             a `GroundTruth` made from one (indexed once; its own backend is used).
         detections: float64 (N, 7), columns `DETECTION_COLUMNS` (see `to_coco_detections`).
-        backend: 'faster' (faster-coco-eval) or 'pycocotools', for a dict.
+        backend: 'faster' (faster-coco-eval, the default) or 'pycocotools'; a `GroundTruth`
+            carries its own (a different one here raises ValueError).
     Returns:
         plain floats; -1 where COCO has no ground truth of that size.
     """
@@ -70,7 +73,12 @@ def coco_box_ap(ground_truth: dict | GroundTruth, detections: np.ndarray, backen
         raise ValueError(f"detections: expected shape (N, {len(DETECTION_COLUMNS)}), got {detections.shape}")
     if not len(detections):
         return dict.fromkeys(AP_KEYS, 0.0)
-    gt = ground_truth if isinstance(ground_truth, GroundTruth) else GroundTruth(ground_truth, backend)
+    if isinstance(ground_truth, GroundTruth):
+        if backend not in (None, ground_truth.backend):
+            raise ValueError(f"backend={backend!r} for a ground truth indexed with {ground_truth.backend!r}")
+        gt = ground_truth
+    else:
+        gt = GroundTruth(ground_truth, backend or "faster")
     with _quiet():
         return _evaluate(gt, detections)
 

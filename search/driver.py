@@ -20,7 +20,6 @@ from typing import Any
 import controller
 from proxy_task import ProxyTaskConfig
 from results import RecordError, TrialRecord, TrialStore
-from search.config import controller_options
 from search.errors import SearchSetupError
 from search.progress import Progress
 from search.searcher import ControllerSearcher
@@ -107,28 +106,28 @@ def _open_record(run_dir: Path, s: SearchSettings) -> TrialStore:
 
 
 # Settings that do not change a trial's reward: they may differ when a run is resumed
-# (another machine, another cache, more threads).
+# (another machine, another cache, more threads), unless the reward has a latency term.
 _FREE_TASK_KEYS = ("cache_dir", "data_root", "num_threads", "num_workers", "eval_every", "latency_images")
+_LATENCY_KEYS = ("num_threads", "latency_images")
 
 
 def reward_settings_changed(started: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """`KEY=VALUE` (as the run was started) for every proxy_task / objective setting that
-    differs between the stored config `started` and `now`; a resumed run with any of them
-    would mix rewards of two different tasks in one record. Keys only one side knows
-    (older or newer versions) are not compared."""
+    """`KEY=VALUE` (as the run was started) for every setting that changes a trial's reward
+    and differs between the stored config `started` and `now`: the trial seed, every
+    proxy_task setting but paths, threads and workers (threads and latency_images count when
+    the objective has a latency term) and every objective setting. A resumed run with any
+    of them would mix rewards of two different tasks in one record. Keys only one side
+    knows (older or newer versions) are not compared."""
 
-    def plain(v: Any) -> Any:
-        return list(v) if isinstance(v, tuple) else v
-
-    out = []
-    for section in ("proxy_task", "objective"):
-        then, cur = started.get(section) or {}, now.get(section) or {}
-        for key in sorted(set(then) & set(cur)):
-            if section == "proxy_task" and key in _FREE_TASK_KEYS:
-                continue
-            if plain(then[key]) != plain(cur[key]):
-                out.append(f"{section}.{key}={then[key]}")
-    return out
+    objective = now.get("objective") or {}
+    latency = objective.get("enabled") and objective.get("cost") == "latency"
+    free = {k for k in _FREE_TASK_KEYS if not (latency and k in _LATENCY_KEYS)}
+    task_then = {k: v for k, v in (started.get("proxy_task") or {}).items() if k not in free}
+    return (
+        _differing({k: started[k] for k in ("seed",) if k in started}, now, "")
+        + _differing(task_then, now.get("proxy_task") or {}, "proxy_task.")
+        + _differing(started.get("objective") or {}, objective, "objective.")
+    )
 
 
 def _resume(
@@ -165,22 +164,32 @@ def _rebuild(
 ) -> list[controller.Sample]:
     """The controller checkpoint is gone but the record is there (e.g. only trials.sqlite was
     copied): replay the record into the fresh strategy (search/state.py) and save it."""
-    started = store.get_meta("config")
-    if started is not None:
-        then = (controller_options(started["controller"]), started["failure_reward"])
-        now = ((s.strategy, s.strategy_options), s.failure_reward)
-        if then != now:
-            raise SearchSetupError(
-                f"{state_path} is missing and the run was started with other controller options"
-                f" ({then} vs now {now}); resume with the options it was started with"
-            )
+    started = store.get_meta("config") or {}
+    changed = _differing(started.get("controller") or {}, s.plain["controller"], "controller.")
+    changed += _differing(started.get("space") or {}, s.plain["space"], "space.")
+    changed += _differing({k: started[k] for k in ("failure_reward",) if k in started}, s.plain, "")
+    if changed:
+        raise SearchSetupError(
+            f"{state_path} is missing and the run was started with {', '.join(changed[:3])}; resume with"
+            " those settings to rebuild it from the record"
+        )
+    concurrency = started.get("concurrency", s.concurrency)  # as the record was made
     try:
-        rerun = rebuild(strategy, records, s.concurrency)
+        rerun = rebuild(strategy, records, concurrency)
     except (ValueError, KeyError) as e:
         raise SearchSetupError(f"{state_path} is missing and the record cannot be replayed: {e}") from None
     save_state(strategy, state_path)
     print(f"{state_path.name} missing: rebuilt from the {len(records)} records", file=sys.stderr)
     return rerun
+
+
+def _differing(then: dict[str, Any], now: dict[str, Any], prefix: str) -> list[str]:
+    """`PREFIXKEY=THEN` for the keys both dicts hold whose values differ (tuples = lists)."""
+
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+
+    return [f"{prefix}{k}={then[k]}" for k in sorted(set(then) & set(now)) if plain(then[k]) != plain(now[k])]
 
 
 def _prepare_data(task: ProxyTaskConfig) -> None:
@@ -263,7 +272,7 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
                 resources=s.resources,
                 ray_config=s.ray,
                 max_retries=s.max_retries,
-                time_budget_s=None if s.time_budget_s is None else max(30.0, s.time_budget_s - (start - session_start)),
+                time_budget_s=None if deadline is None else max(30.0, deadline - time.monotonic()),
                 **({"trainable": trainable} if trainable else {}),
             )
         finally:

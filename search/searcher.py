@@ -1,12 +1,13 @@
 """The controller strategy as a Ray Tune `Searcher`, with the reward cache and the record.
 
 suggest(trial_id): re-runs first (samples that were running when an earlier driver
-died), then asks the strategy. A sample needs no training when its architecture (by
+died, and duplicates whose twin failed), then asks the strategy. A sample needs no training when its architecture (by
 canonical hash) is in the record: it gets the stored reward back at once (a 'cached'
 record, told to the strategy); or when it is being trained right now: it waits for that
 trial and is then told its reward the same way (if that trial fails, it is trained
 itself). Either way the strategy is asked again, up to `max_cache_hits` times in a row.
-So no architecture is trained twice, even by samples in flight together.
+So no architecture is trained twice, even by samples in flight together, unless its
+training failed (or `reevaluate_cached` asks for repeats).
 
 on_trial_complete: the trial's record is appended (committed) before the reward is told
 and the controller state saved, so no completed trial is ever lost (see state.py).
@@ -139,15 +140,16 @@ class ControllerSearcher(Searcher):
         if self.reevaluate_cached:
             return False
         key = sample.genotype.hash()
-        if any(s.genotype.hash() == key for s in self.running.values()):
+        hit = self.store.lookup_reward(key)
+        if hit is not None:
+            self._finish(sample, self._cached(sample, hit))
+            return True
+        # running, or crashed and waiting for its error line (record_failure) to be recorded
+        if any(s.genotype.hash() == key for s in (*self.running.values(), *self.failed.values())):
             self.waiting.setdefault(key, []).append(sample)
             save_state(self.strategy, self.state_path)  # the ask changed the strategy
             return True
-        hit = self.store.lookup_reward(key)
-        if hit is None:
-            return False
-        self._finish(sample, self._cached(sample, hit))
-        return True
+        return False
 
     def _cached(self, sample: Sample, hit: TrialRecord) -> TrialRecord:
         return TrialRecord.from_genotype(

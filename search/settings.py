@@ -51,15 +51,8 @@ class SearchSettings:
     def from_dict(cls, cfg: dict[str, Any]) -> SearchSettings:
         """Check and map a resolved config (Hydra's, as a plain dict). Raises SearchSetupError."""
         _check(cfg)
-        s = cfg["space"]
         try:
-            space = SearchSpace(
-                s["min_level"],
-                s["max_level"],
-                s["num_intermediate"],
-                None if s["intermediate_levels"] is None else tuple(s["intermediate_levels"]),
-                tuple(s["ops"]),
-            )
+            space = SearchSpace(**cfg["space"])  # SpaceConfig is generated from its fields
         except (ValueError, TypeError) as e:
             raise SearchSetupError(f"bad space settings: {e}") from None
         strategy, options = controller_options(cfg["controller"])

@@ -56,15 +56,16 @@ def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) ->
     """Replay `records` (in record order) through a fresh `strategy`; return the samples
     left outstanding (steps the record lacks), to be run again.
 
-    The record orders tells (a trained trial is appended when it completes, a cache hit
-    when it is asked or when the trial it waited for ends; replayed at its ask) but not the
-    asks of trained trials: as the searcher does, steps are
-    asked in order, keeping `concurrency` trained samples outstanding, and a step is asked
-    early whenever its record comes first. A policy therefore learns from the same rewards
-    in the same order and batches. Two things can differ from the original run: the record
-    keeps each input pair sorted (canonical), so a policy that sampled (j, i) replays (i, j),
-    the same architecture; and a sample's log-probabilities are those of the policy at its
-    replayed ask, which can be one update later or earlier than the original ask.
+    Every record is told in record order: a trained trial was appended when it completed, a
+    cache hit when it was asked or when the trial it waited for ended. The record does not
+    hold when trained trials were asked: as the searcher does, steps are asked in order,
+    keeping `concurrency` trained samples outstanding (cache hits are not counted), and a
+    step is asked early whenever its record comes first. A policy therefore learns from the
+    same rewards in the same order and batches. Two things can differ from the original
+    run: the record keeps each input pair sorted (canonical), so a policy that sampled
+    (j, i) replays (i, j), the same architecture; and a sample's log-probabilities are
+    those of the policy at its replayed ask, which can be one update later or earlier than
+    the original ask.
 
     Raises ValueError if a record's architecture is not in the strategy's space or a step
     appears twice.
@@ -77,34 +78,26 @@ def rebuild(strategy: Strategy, records: list[TrialRecord], concurrency: int) ->
             raise ValueError(f"the record holds step {r.step} twice ({by_step[r.step].trial_id}, {r.trial_id})")
         by_step[r.step] = r
     last_step = max(by_step, default=-1)
-    outstanding: dict[int, Sample] = {}  # trained steps asked, not yet told
+    outstanding: dict[int, Sample] = {}  # steps asked, not yet told
 
     def ask_next() -> None:
-        step = strategy.num_asked
-        record = by_step.get(step)
+        record = by_step.get(strategy.num_asked)
         if record is None:  # never recorded: it was running when the record ends
-            outstanding[step] = strategy.ask()
+            strategy.ask()
             return
         sample = strategy.ask(strategy.space.encode(record.genotype()))
-        if record.cache_hit:  # the searcher tells a cache hit at its ask
-            reward = reward_of(record)
-            strategy.tell(sample, reward, failed=reward is None, cached=True)
-        else:
-            outstanding[step] = sample
+        outstanding[sample.id] = sample
 
     def fill() -> None:
-        while strategy.num_asked <= last_step and sum(s in by_step for s in outstanding) < concurrency:
+        while strategy.num_asked <= last_step and sum(not by_step[k].cache_hit for k in outstanding) < concurrency:
             ask_next()
 
     fill()
     for record in records:
-        if record.cache_hit:
-            continue
         while record.step not in outstanding:
             ask_next()
-        sample = outstanding.pop(record.step)
         reward = reward_of(record)
-        strategy.tell(sample, reward, failed=reward is None, cached=False)
+        strategy.tell(outstanding.pop(record.step), reward, failed=reward is None, cached=record.cache_hit)
         fill()
     return list(strategy.pending)
 

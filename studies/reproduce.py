@@ -1,8 +1,8 @@
 """Do a run's rewards reproduce on this machine? `python -m studies.reproduce RUN [--n 12]`
 
 Retrains `n` of the run's trained architectures (evenly spread over its record, failures
-skipped) exactly as its search did: the run's stored proxy-task config and seed, one
-thread per trial, on the CPU. Prints each recorded AP beside the new one and a summary:
+skipped) exactly as its search did: the run's stored proxy-task config, seed and threads
+per trial, on the CPU. Prints each recorded AP beside the new one and a summary:
 
 * identical: how many came out bit for bit (same code, same CPU kind: all of them);
 * shift: mean of (new - recorded) with its standard error; a shift beyond ~2 s.e. means the
@@ -82,9 +82,13 @@ def reproduce(run: str, n: int, out: str | None = None) -> dict[str, Any]:
     config = loaded.meta.get("config")
     if not config or "proxy_task" not in config:
         raise ValueError(f"{run}: the record holds no search config (made by an older version?)")
-    task = ProxyTaskConfig(**{**config["proxy_task"], "num_threads": 1})
+    threads = max(1, int((config.get("resources") or {}).get("cpus", 1)))  # as the search's trials had
+    try:
+        task = ProxyTaskConfig(**{**config["proxy_task"], "num_threads": threads})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{run}: its proxy_task config does not fit this version ({e})") from None
     chosen = pick(list(loaded.records), n)
-    torch.set_num_threads(1)  # as a search trial with resources.cpus=1
+    torch.set_num_threads(threads)
     rows: list[dict[str, Any]] = []
     start = time.monotonic()
     for k, record in enumerate(chosen):

@@ -95,6 +95,21 @@ def summarize(per_genotype: dict[str, list[float]], long: dict[str, float]) -> d
     return out
 
 
+class VarianceError(ValueError):
+    """A setting of the study the user has to fix (one line)."""
+
+
+def _load_reference(path: str) -> dict:
+    """A variance.json to compare with. Raises VarianceError naming the file."""
+    try:
+        report = json.loads(Path(path).read_text())
+        if not all("hash" in r and "mean" in r for r in report["rows"]):
+            raise KeyError("rows without hash/mean")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise VarianceError(f"against={path}: not a readable variance.json ({type(e).__name__}: {e})") from None
+    return report
+
+
 def compare(reference: dict, candidate: dict) -> dict[str, float]:
     """Does a changed proxy rank genotypes as the reference did? Both are variance.json
     reports; genotypes are matched by hash. Returns Kendall tau-b between the per-genotype
@@ -146,9 +161,19 @@ def _table(rows: list[dict], metric: str, summary: dict, task: ProxyTaskConfig, 
 
 
 def run(cfg: DictConfig) -> dict:
+    """Hydra task: the study; a setting the user has to fix exits 2 with one line."""
+    try:
+        return _study(cfg)
+    except (OSError, ValueError) as e:  # VarianceError, bad proxy_task values, unusable data
+        print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _study(cfg: DictConfig) -> dict:
     from proxy_task.trainer import NonFiniteLossError, train_and_evaluate
 
     task = ProxyTaskConfig(**OmegaConf.to_container(cfg.proxy_task, resolve=True, throw_on_missing=True))
+    reference = _load_reference(cfg.against) if cfg.against else None  # checked before hours of training
     long_task = task.replace(epochs=task.epochs * cfg.long_factor) if cfg.long_factor > 0 else None  # 0: no long run
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,8 +223,12 @@ def run(cfg: DictConfig) -> dict:
         "time": time.strftime("%Y-%m-%d %H:%M"),
     }
     table = _table(rows, cfg.metric, summary, task, cfg.long_factor)
-    if cfg.against and len(rows) > 1:
-        report["against"] = {"path": cfg.against, **compare(json.loads(Path(cfg.against).read_text()), report)}
+    (out_dir / "variance.json").write_text(json.dumps(report, indent=1))
+    if reference is not None and len(rows) > 1:
+        try:
+            report["against"] = {"path": cfg.against, **compare(reference, report)}
+        except ValueError as e:
+            raise VarianceError(f"against={cfg.against}: {e}") from None
         a = report["against"]
         table += (
             f"against {cfg.against}: Kendall tau of the means {a['kendall_tau']:.3f} over {a['genotypes']}"

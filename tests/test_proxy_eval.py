@@ -77,6 +77,9 @@ def test_an_indexed_ground_truth_serves_many_evaluations(backend):
             _pycocotools_reference(gt, _detections(seed)), abs=1e-12
         )
     assert coco_box_ap(indexed, np.zeros((0, 7))) == dict.fromkeys(AP_KEYS, 0.0)
+    other = "pycocotools" if backend == "faster" else "faster"
+    with pytest.raises(ValueError, match="indexed with"):
+        coco_box_ap(indexed, _detections(0), other)
 
 
 def test_to_coco_detections_rows():

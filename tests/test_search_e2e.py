@@ -55,7 +55,7 @@ def test_search_writes_record_export_and_wandb(tmp_path, nasfpn_cache):
     assert strategy.stats()["num_told"] == len(records) and strategy.stats()["num_pending"] == 0
     # ... but not under other controller options than the run was started with
     state.unlink()
-    with pytest.raises(SearchSetupError, match="started with other controller options"):
+    with pytest.raises(SearchSetupError, match="started with controller.lr="):
         run_search({**cfg, "controller": {**cfg["controller"], "lr": 0.5}})
     # nor is a run resumed under another proxy task: its rewards would not be comparable
     with pytest.raises(SearchSetupError, match=r"started with proxy_task.epochs=.*choose another name"):

@@ -8,11 +8,13 @@ def test_reward_settings_are_compared_and_machine_settings_are_free():
         "proxy_task": {"epochs": 3.0, "anchor_ratios": [0.5, 1.0], "num_threads": 1, "cache_dir": "/a", "old": 1},
         "objective": {"enabled": False, "weight": -0.07},
         "num_trials": 80,
+        "seed": 0,
     }
     same = {
         "proxy_task": {"epochs": 3.0, "anchor_ratios": (0.5, 1.0), "num_threads": 4, "cache_dir": "/b", "new": 2},
         "objective": {"enabled": False, "weight": -0.07},
         "num_trials": 200,  # a larger budget is how a run is extended
+        "seed": 0,
     }
     assert reward_settings_changed(started, same) == []
     other = {
@@ -21,3 +23,7 @@ def test_reward_settings_are_compared_and_machine_settings_are_free():
         "objective": {"enabled": True, "weight": -0.07},
     }
     assert reward_settings_changed(started, other) == ["proxy_task.epochs=3.0", "objective.enabled=False"]
+    assert reward_settings_changed(started, {**same, "seed": 1}) == ["seed=0"]  # the trials' training seed
+    latency = {**same, "objective": {"enabled": True, "cost": "latency", "weight": -0.07}}
+    started_latency = {**started, "objective": latency["objective"]}
+    assert reward_settings_changed(started_latency, latency) == ["proxy_task.num_threads=1"]  # latency depends on it

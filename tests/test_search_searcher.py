@@ -227,3 +227,21 @@ def test_rebuild_leaves_unrecorded_steps_to_run_again(tmp_path):
     fresh = controller.build("ppo", SearchSpace(), seed=0)
     rerun = rebuild(fresh, store.records(), concurrency=2)
     assert [x.id for x in rerun] == [6] and fresh.stats()["num_told"] == 7
+
+
+def test_rebuild_tells_a_waiting_duplicate_where_the_record_holds_it(tmp_path):
+    s, store = _searcher(tmp_path, name="evolution")
+    first = s.suggest("a")  # architecture A
+    s.suggest("b")
+    own = s.strategy._propose
+    queue = [s.strategy.space.encode(loads(first["genotype"]))]  # the next proposal repeats A
+    s.strategy._propose = lambda: (queue.pop(0), [], 0, None) if queue else own()
+    s.suggest("c")  # A waits for "a"; "c" trains a new architecture
+    s.on_trial_complete(trial_id="b", result=_ok(0.2))
+    s.on_trial_complete(trial_id="a", result=_ok(0.1))  # releases the duplicate: told now
+    s.on_trial_complete(trial_id="c", result=_ok(0.3))
+    records = store.records()
+    assert [(r.step, r.cache_hit) for r in records] == [(1, False), (0, False), (2, True), (3, False)]
+    fresh = controller.build("evolution", SearchSpace(), seed=0)
+    assert rebuild(fresh, records, concurrency=3) == []
+    assert fresh.state_dict()["population"] == s.strategy.state_dict()["population"]  # same order of tells

@@ -54,3 +54,12 @@ def test_bad_run_is_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "no such run" in err[0]
+
+
+def test_a_record_of_another_version_is_one_line(tmp_path, capsys):
+    with TrialStore(tmp_path / "run" / "trials.sqlite") as store:
+        store.set_meta("config", {"proxy_task": {"no_such_setting": 1}, "seed": 0})
+        store.append(_record(0, load_builtin("fpn"), 0.1))
+    assert main([str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit this version" in err[0]

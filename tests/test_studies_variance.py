@@ -56,3 +56,18 @@ def test_without_long_runs_tau_is_nan_not_minus_one():
 
     out = summarize({"a": [0.1, 0.2], "b": [0.3, 0.4]}, {"a": float("nan"), "b": float("nan")})
     assert math.isnan(out["kendall_tau"]) and out["ratio"] > 0
+
+
+def test_a_bad_reference_is_refused_before_any_training(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    r = subprocess.run(
+        [sys.executable, "-m", "studies.variance", "random=0", f"against={bad}", f"out_dir={tmp_path}/out"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"error: against={bad}: not a readable variance.json")
+    assert not (tmp_path / "out" / "variance.json").exists()
