@@ -1,13 +1,12 @@
 """Our COCO evaluator (faster-coco-eval) against the pycocotools reference."""
 
-import contextlib
-import io
 import random
 
 import numpy as np
 import pytest
 import torch
 
+from benchmarks.proxy_evaluator import textbook_box_ap  # pycocotools' own loadRes path
 from proxy_task.evaluator import AP_KEYS, GroundTruth, coco_box_ap, to_coco_detections
 
 
@@ -37,30 +36,10 @@ def _detections(seed: int) -> np.ndarray:
     return np.array(dets)
 
 
-def _pycocotools_reference(gt: dict, dets: np.ndarray) -> dict[str, float]:
-    """The textbook path: result dicts through pycocotools' own loadRes and COCOeval."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    results = [
-        {"image_id": int(i), "bbox": [x, y, w, h], "score": sc, "category_id": int(c)}
-        for i, x, y, w, h, sc, c in dets.tolist()
-    ]
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = {"info": {}, **gt, "annotations": [dict(a) for a in gt["annotations"]]}
-        coco.createIndex()
-        ev = COCOeval(coco, coco.loadRes(results), "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return dict(zip(AP_KEYS, ev.stats[:6].tolist()))
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_both_backends_equal_pycocotools_loadres(seed):
     gt, dets = _ground_truth(), _detections(seed)
-    reference = _pycocotools_reference(gt, dets)
+    reference = textbook_box_ap(gt, dets)
     for backend in ("faster", "pycocotools"):
         ours = coco_box_ap(gt, dets, backend)
         assert tuple(ours) == AP_KEYS
@@ -74,7 +53,7 @@ def test_an_indexed_ground_truth_serves_many_evaluations(backend):
     indexed = GroundTruth(gt, backend)
     for seed in (0, 1, 2, 0):
         assert coco_box_ap(indexed, _detections(seed)) == pytest.approx(
-            _pycocotools_reference(gt, _detections(seed)), abs=1e-12
+            textbook_box_ap(gt, _detections(seed)), abs=1e-12
         )
     assert coco_box_ap(indexed, np.zeros((0, 7))) == dict.fromkeys(AP_KEYS, 0.0)
     other = "pycocotools" if backend == "faster" else "faster"
