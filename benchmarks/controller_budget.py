@@ -1,6 +1,6 @@
 """Search strategies at the budgets one machine can afford, on the records-fitted landscape.
 
-    python -m benchmarks.controller_budget [--seeds 12] [--trainings 200] [--quick]
+    python -m benchmarks.controller_budget [--seeds 12] [--trainings 200] [--jobs 2] [--quick]
     python -m benchmarks.controller_budget --variants ppo ppo_paper "ppo:elite_steps=0" random evolution
 
 Every strategy runs as the search driver runs it: `--workers` trainings in flight (a random
@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 import controller
 from benchmarks.records_landscape import RecordsFitted, calibrate, load_records, seed_noise_std
@@ -160,12 +162,29 @@ def plot(curves: dict[str, list[Run]], path: Path) -> None:
     plt.close(fig)
 
 
+_LANDSCAPE: RecordsFitted | None = None  # per worker process
+
+
+def _init_worker() -> None:
+    global _LANDSCAPE
+    torch.set_num_threads(1)
+    genotypes, rewards = load_records()
+    _LANDSCAPE = RecordsFitted(SearchSpace(), genotypes, rewards, seed_noise_std())
+
+
+def _run_job(job: tuple[str, dict[str, object], int, int, int]) -> Run:
+    name, options, seed, trainings, workers = job
+    assert _LANDSCAPE is not None
+    return run_search(name, options, _LANDSCAPE, seed, trainings, workers)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
     parser.add_argument("--seeds", type=int, default=12)
     parser.add_argument("--trainings", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="trainings in flight")
+    parser.add_argument("--jobs", type=int, default=2, help="searches run in parallel processes")
     parser.add_argument("--quick", action="store_true", help="4 seeds, 100 trainings")
     parser.add_argument("--figure", type=Path, default=FIGURE, help="PNG path; 'none' to skip")
     args = parser.parse_args(argv)
@@ -178,16 +197,22 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(calibrate(landscape, genotypes, rewards)), flush=True)
     budgets = tuple(n for n in (50, 100, 200, 400) if n <= args.trainings)
     late = min(50, args.trainings // 2)
+    variants = [parse_variant(text) for text in args.variants]
+    jobs = [
+        (name, options, s, args.trainings, args.workers) for _, name, options in variants for s in range(args.seeds)
+    ]
+    start = time.perf_counter()
+    if args.jobs > 1:  # one landscape per process, fitted once by the initializer
+        with ProcessPoolExecutor(args.jobs, initializer=_init_worker) as pool:
+            runs = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc="searches", dynamic_ncols=True))
+    else:
+        runs = [run_search(*job[:2], landscape, *job[2:]) for job in tqdm(jobs, desc="searches", dynamic_ncols=True)]
+    print(f"  {len(jobs)} searches in {time.perf_counter() - start:.0f} s", flush=True)
     curves: dict[str, list[Run]] = {}
     table: dict[str, dict[str, tuple[float, float]]] = {}
-    for text in args.variants:
-        label, name, options = parse_variant(text)
-        start = time.perf_counter()
-        curves[label] = [
-            run_search(name, options, landscape, s, args.trainings, args.workers) for s in range(args.seeds)
-        ]
+    for k, (label, _, _) in enumerate(variants):
+        curves[label] = runs[k * args.seeds : (k + 1) * args.seeds]
         table[label] = summarise(curves[label], budgets, late)
-        print(f"  {label}: {time.perf_counter() - start:.0f} s", flush=True)
     columns = list(next(iter(table.values())))
     print(f"\n{args.seeds} seeds, {args.workers} workers, mean ± standard error over seeds")
     print(f"{'variant':<34}" + "".join(f"{c:>17}" for c in columns))
