@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from results.compare import compare_table
+from results.compare import compare_table, strategy_table
 from results.errors import ResultsError
 from results.export import export_genotype
 from results.plots import plot_progress, plot_strategies
@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--budgets", type=_positive, nargs="+", default=[20, 40, 80], help="trainings (default 20 40 80)")
     cmp.add_argument("--last", type=_positive, default=20, help="rewards averaged at each end (default 20)")
     cmp.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    cmp.add_argument(
+        "--by-strategy",
+        action="store_true",
+        help="one row per strategy: mean ± standard error over its runs (e.g. seeds)",
+    )
     rec = sub.add_parser("recover", help="salvage the readable records of a damaged record file")
     rec.add_argument("run", help=run_help)
     rec.add_argument("--out", required=True, help="new .sqlite file to write the salvaged records to")
@@ -118,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "plot":
             _plot(args)
         elif args.command == "compare":
-            text = compare_table(load_runs(args.runs), args.budgets, args.last)
+            table = strategy_table if args.by_strategy else compare_table
+            text = table(load_runs(args.runs), args.budgets, args.last)
             if args.out:
                 Path(args.out).write_text(text)
             print(text, end="")

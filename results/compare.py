@@ -75,3 +75,36 @@ def compare_table(runs: Sequence[Run], budgets: Sequence[int] = (20, 40, 80), la
         cells += [_f(s.mean_first), _f(s.mean_last), f"{s.training_hours:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def strategy_key(run: Run) -> str:
+    """The strategy a run belongs to (its record's meta), else its label."""
+    return str(run.meta.get("strategy") or run.label)
+
+
+def _mean_se(values: Sequence[float | None]) -> str:
+    """'mean ± s.e. (n)' over the values that exist; s.e. needs two."""
+    xs = [v for v in values if v is not None]
+    if not xs:
+        return "-"
+    se = statistics.stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else None
+    return f"{xs[0]:.4f} (1)" if se is None else f"{statistics.fmean(xs):.4f} ± {se:.4f} ({len(xs)})"
+
+
+def strategy_table(runs: Sequence[Run], budgets: Sequence[int] = (20, 40, 80), last: int = 20) -> str:
+    """Markdown table, one row per strategy: mean ± standard error over its runs (e.g. seeds)
+    of each run's figures, with the number of runs that reached each budget in brackets.
+    The mean first/last `last` rewards are taken over the runs that reached the largest budget,
+    so a run still in progress does not pull the late mean towards its early samples."""
+    groups: dict[str, list[RunSummary]] = {}
+    for run in runs:
+        groups.setdefault(strategy_key(run), []).append(summarize_run(run, budgets, last))
+    head = ["strategy", "runs"] + [f"best @{b}" for b in budgets] + [f"mean first {last}", f"mean last {last}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for strategy, rows in groups.items():
+        complete = [s for s in rows if s.trained >= max(budgets)]
+        cells = [strategy, str(len(rows))]
+        cells += [_mean_se([s.best_within[b] for s in rows]) for b in budgets]
+        cells += [_mean_se([s.mean_first for s in complete]), _mean_se([s.mean_last for s in complete])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

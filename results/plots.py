@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from results.compare import strategy_key
 from results.record import TrialRecord, in_step_order
 from results.run import Run
 from space.atomic import atomic_path
@@ -58,7 +59,7 @@ def _styles(runs: Sequence[Run]) -> list[tuple[str, str]]:
     seen: dict[str, int] = {}
     out = []
     for run in runs:
-        strategy = str(run.meta.get("strategy") or run.label)
+        strategy = strategy_key(run)
         colour = colours.setdefault(strategy, f"C{len(colours) % 10}")
         out.append((colour, ("-", "--", ":", "-.")[seen.get(strategy, 0) % 4]))
         seen[strategy] = seen.get(strategy, 0) + 1
@@ -115,7 +116,7 @@ def plot_strategies(runs: Sequence[Run], path: str | os.PathLike[str], window: i
         raise ValueError("plot_strategies needs at least one run")
     groups: dict[str, list[np.ndarray]] = {}
     for run in runs:
-        groups.setdefault(str(run.meta.get("strategy") or run.label), []).append(training_rewards(run.records))
+        groups.setdefault(strategy_key(run), []).append(training_rewards(run.records))
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     ax_mean, ax_best = fig.subplots(1, 2)

@@ -8,19 +8,24 @@ import pytest
 
 from results import TrialRecord, TrialStore
 from results.__main__ import main
-from results.compare import compare_table, summarize_run
+from results.compare import compare_table, strategy_table, summarize_run
 from results.run import load_run
 from space import SearchSpace
+
+# step: (architecture seed, status, reward); step 3 is a cache hit of step 2's architecture.
+PLAN = [(0, "ok", 0.1), (1, "failed", None), (2, "ok", 0.3), (2, "cached", 0.3), (4, "ok", 0.2), (5, "ok", 0.5)]
 
 
 @pytest.fixture()
 def run_dir(tmp_path):
-    # step: (architecture seed, status, reward); step 3 is a cache hit of step 2's architecture.
-    plan = [(0, "ok", 0.1), (1, "failed", None), (2, "ok", 0.3), (2, "cached", 0.3), (4, "ok", 0.2), (5, "ok", 0.5)]
+    return _write_run(tmp_path, PLAN, "ppo")
+
+
+def _write_run(path, plan, strategy):
     ss = SearchSpace()
-    with TrialStore(tmp_path / "trials.sqlite") as store:
-        store.set_meta("strategy", "ppo")
-        for step in [5, 0, 1, 2, 3, 4]:  # appended out of step order, as parallel trials finish
+    with TrialStore(path / "trials.sqlite") as store:
+        store.set_meta("strategy", strategy)
+        for step in [len(plan) - 1, *range(len(plan) - 1)]:  # out of step order, as parallel trials finish
             arch, status, reward = plan[step]
             store.append(
                 TrialRecord.from_genotype(
@@ -35,7 +40,7 @@ def run_dir(tmp_path):
                     error="boom" if status == "failed" else None,
                 )
             )
-    return tmp_path
+    return path
 
 
 def test_summary_counts_trainings_in_step_order(run_dir):
@@ -55,3 +60,19 @@ def test_cli_prints_and_writes_the_table(run_dir, tmp_path, capsys):
     row = printed.splitlines()[2].split(" | ")
     assert row[1:6] == ["ppo", "5", "1", "1", "5"] and row[6:10] == ["0.1000", "0.3000", "0.5000", "#5"]
     assert main(["compare", str(tmp_path / "missing")]) == 2
+
+
+def test_strategy_table_averages_runs_of_one_strategy(run_dir, tmp_path):
+    other = [(a, st, None if r is None else r + 0.1) for a, st, r in PLAN]  # every reward 0.1 higher
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    runs = [load_run(run_dir), load_run(_write_run(tmp_path / "b", other, "ppo"))]
+    runs.append(load_run(_write_run(tmp_path / "c", PLAN[:2], "random")))  # 2 trainings: short of budget 3
+    lines = strategy_table(runs, (2, 3), last=2).splitlines()
+    assert lines[0] == "| strategy | runs | best @2 | best @3 | mean first 2 | mean last 2 |"
+    # best@2 of the ppo runs: 0.1 and 0.2 -> mean 0.15, s.e. 0.05
+    assert (
+        lines[2]
+        == "| ppo | 2 | 0.1500 ± 0.0500 (2) | 0.3500 ± 0.0500 (2) | 0.2500 ± 0.0500 (2) | 0.4000 ± 0.0500 (2) |"
+    )
+    assert lines[3] == "| random | 1 | 0.1000 (1) | - | - | - |"
