@@ -14,8 +14,8 @@ learned from. On the records-fitted landscape (`python -m benchmarks.controller_
 this matches regularized evolution at 100 and 200 trainings and beats random search; the
 NASNet schedule (`controller=ppo_paper`: lr 3.5e-4, batch 20, baseline 0.95, no cap) hardly
 moves the policy in that budget and is meant for cluster searches of thousands of samples.
-Without the tanh cap the policy narrows onto few architectures (about 100 cache hits per
-200 trainings on the benchmark, some runs several hundred; 500 in a row end a search).
+Without the tanh cap the policy narrows onto few architectures (hundreds of cache hits per
+200 trainings on the benchmark; 500 in a row end a search).
 """
 
 from __future__ import annotations
