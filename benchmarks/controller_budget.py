@@ -21,6 +21,7 @@ with the strategy's keyword options; `ppo_paper` is PPO with NASNet's schedule.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -165,11 +166,10 @@ def plot(curves: dict[str, list[Run]], path: Path) -> None:
 _LANDSCAPE: RecordsFitted | None = None  # per worker process
 
 
-def _init_worker() -> None:
+def _init_worker(landscape: RecordsFitted) -> None:
     global _LANDSCAPE
     torch.set_num_threads(1)
-    genotypes, rewards = load_records()
-    _LANDSCAPE = RecordsFitted(SearchSpace(), genotypes, rewards, seed_noise_std())
+    _LANDSCAPE = landscape
 
 
 def _run_job(job: tuple[str, dict[str, object], int, int, int]) -> Run:
@@ -202,11 +202,14 @@ def main(argv: list[str] | None = None) -> None:
         (name, options, s, args.trainings, args.workers) for _, name, options in variants for s in range(args.seeds)
     ]
     start = time.perf_counter()
-    if args.jobs > 1:  # one landscape per process, fitted once by the initializer
-        with ProcessPoolExecutor(args.jobs, initializer=_init_worker) as pool:
-            runs = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc="searches", dynamic_ncols=True))
-    else:
-        runs = [run_search(*job[:2], landscape, *job[2:]) for job in tqdm(jobs, desc="searches", dynamic_ncols=True)]
+    with contextlib.ExitStack() as stack:
+        if args.jobs > 1:  # each process gets a copy of the fitted landscape
+            pool = stack.enter_context(ProcessPoolExecutor(args.jobs, initializer=_init_worker, initargs=(landscape,)))
+            mapped = pool.map(_run_job, jobs)
+        else:
+            _init_worker(landscape)
+            mapped = map(_run_job, jobs)
+        runs = list(tqdm(mapped, total=len(jobs), desc="searches", dynamic_ncols=True))
     print(f"  {len(jobs)} searches in {time.perf_counter() - start:.0f} s", flush=True)
     curves: dict[str, list[Run]] = {}
     table: dict[str, dict[str, tuple[float, float]]] = {}

@@ -92,6 +92,11 @@ def additive_features(genotype: Genotype, space: SearchSpace) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def joint_features(genotype: Genotype, space: SearchSpace) -> np.ndarray:
+    """Conjunctions then single decisions: float (5 + D,), the landscape's regressors."""
+    return np.concatenate([conjunction_features(genotype), additive_features(genotype, space)])
+
+
 def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
     """Ridge regression on centred data: (weights (F,), intercept)."""
     mx, my = x.mean(0), y.mean()
@@ -132,29 +137,21 @@ class RecordsFitted:
         self, space: SearchSpace, genotypes: list[Genotype], rewards: np.ndarray, noise_std: float, seed: int = 0
     ) -> None:
         self.space = space
-        x = np.hstack([self._conj(genotypes), self._additive(genotypes)])  # (N, 5 + D)
-        self.alpha = ALPHA
-        w, self.intercept = ridge(x, rewards, alpha=self.alpha)
-        self.weights, self.additive_weights = w[: len(FEATURES)], w[len(FEATURES) :]
-        explained = float(np.var(x @ w))
+        x = np.stack([joint_features(g, space) for g in genotypes])  # (N, 5 + D)
+        self._w, self.intercept = ridge(x, rewards, alpha=ALPHA)
+        self.weights, self.additive_weights = self._w[: len(FEATURES)], self._w[len(FEATURES) :]
+        self.additive_std = float(np.std(x[:, len(FEATURES) :] @ self.additive_weights))  # over the records
+        explained = float(np.var(x @ self._w))
         self.residual_std = float(np.sqrt(max(0.0, float(np.var(rewards)) - explained - noise_std**2)))
         self.noise_std = float(noise_std)
         self.seed = int(seed)
         self._cache: dict[str, float] = {}
 
-    @staticmethod
-    def _conj(genotypes: list[Genotype]) -> np.ndarray:
-        return np.stack([conjunction_features(g) for g in genotypes])
-
-    def _additive(self, genotypes: list[Genotype]) -> np.ndarray:
-        return np.stack([additive_features(g, self.space) for g in genotypes])
-
     def value(self, genotype: Genotype) -> float:
         key = genotype.hash()
         if key not in self._cache:
             z = np.random.default_rng([self.seed, int(key, 16)]).standard_normal()
-            fitted = conjunction_features(genotype) @ self.weights
-            fitted += additive_features(genotype, self.space) @ self.additive_weights
+            fitted = joint_features(genotype, self.space) @ self._w
             self._cache[key] = float(self.intercept + fitted + self.residual_std * z)
         return self._cache[key]
 
@@ -194,8 +191,8 @@ def calibrate(landscape: RecordsFitted, genotypes: list[Genotype], rewards: np.n
     lines = [
         "calibration (uniform samples, observed reward): "
         + ", ".join(f"{n} {w:+.4f}" for n, w in zip(FEATURES, landscape.weights))
-        + f"; single decisions: std {np.std(landscape._additive(genotypes) @ landscape.additive_weights):.4f}"
-        + f" (ridge alpha {landscape.alpha:g}); residual std {landscape.residual_std:.4f},"
+        + f"; single decisions: std {landscape.additive_std:.4f}"
+        + f" (ridge alpha {ALPHA:g}); residual std {landscape.residual_std:.4f},"
         + f" seed noise std {landscape.noise_std:.4f}",
         f"{'':<10} {'n':>4} {'mean':>7} {'std':>7} {'best/100':>8} {'additive R2':>11} {'conj. R2':>8}",
     ]

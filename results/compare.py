@@ -77,11 +77,6 @@ def compare_table(runs: Sequence[Run], budgets: Sequence[int] = (20, 40, 80), la
     return "\n".join(lines) + "\n"
 
 
-def strategy_key(run: Run) -> str:
-    """The strategy a run belongs to (its record's meta), else its label."""
-    return str(run.meta.get("strategy") or run.label)
-
-
 def _mean_se(values: Sequence[float | None]) -> str:
     """'mean ± s.e. (n)' over the values that exist; s.e. needs two."""
     xs = [v for v in values if v is not None]
@@ -98,7 +93,7 @@ def strategy_table(runs: Sequence[Run], budgets: Sequence[int] = (20, 40, 80), l
     so a run still in progress does not pull the late mean towards its early samples."""
     groups: dict[str, list[RunSummary]] = {}
     for run in runs:
-        groups.setdefault(strategy_key(run), []).append(summarize_run(run, budgets, last))
+        groups.setdefault(run.strategy, []).append(summarize_run(run, budgets, last))
     head = ["strategy", "runs"] + [f"best @{b}" for b in budgets] + [f"mean first {last}", f"mean last {last}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for strategy, rows in groups.items():

@@ -19,7 +19,6 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from results.compare import strategy_key
 from results.record import TrialRecord, in_step_order
 from results.run import Run
 from space.atomic import atomic_path
@@ -59,7 +58,7 @@ def _styles(runs: Sequence[Run]) -> list[tuple[str, str]]:
     seen: dict[str, int] = {}
     out = []
     for run in runs:
-        strategy = strategy_key(run)
+        strategy = run.strategy
         colour = colours.setdefault(strategy, f"C{len(colours) % 10}")
         out.append((colour, ("-", "--", ":", "-.")[seen.get(strategy, 0) % 4]))
         seen[strategy] = seen.get(strategy, 0) + 1
@@ -116,7 +115,7 @@ def plot_strategies(runs: Sequence[Run], path: str | os.PathLike[str], window: i
         raise ValueError("plot_strategies needs at least one run")
     groups: dict[str, list[np.ndarray]] = {}
     for run in runs:
-        groups.setdefault(strategy_key(run), []).append(training_rewards(run.records))
+        groups.setdefault(run.strategy, []).append(training_rewards(run.records))
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     ax_mean, ax_best = fig.subplots(1, 2)

@@ -33,6 +33,11 @@ class Run:
         """The run directory's name (or the file's stem when RUN named a file)."""
         return self.path.parent.name if self.path.name == RECORD_FILENAME else self.path.stem
 
+    @property
+    def strategy(self) -> str:
+        """The strategy that made the run (meta "strategy"), else its label: runs are grouped by it."""
+        return str(self.meta.get("strategy") or self.label)
+
 
 def record_path(run: str | os.PathLike[str]) -> Path:
     """The trial record file of RUN.
