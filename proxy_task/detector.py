@@ -121,6 +121,7 @@ class NASFPNRetinaNet(RetinaNet):
         self.heads = nn.ModuleList(heads)
         if len(heads) > 1 and len(heads) != len(neck.repeats):
             raise ValueError(f"expected 1 head or one per repeat ({len(neck.repeats)}), got {len(heads)}")
+        self.num_classes = num_classes
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
         self.eval_exit = eval_exit
@@ -192,22 +193,41 @@ class NASFPNRetinaNet(RetinaNet):
             out.append(row)
         return torch.stack(out)
 
-    def loss(self, head_out: dict, anchors: torch.Tensor, targets: list[dict], matched: torch.Tensor) -> dict:
-        """Focal loss (alpha, gamma) and L1 box loss, both normalised by the batch's positives."""
-        logits, regression = head_out["cls_logits"].float(), head_out["bbox_regression"].float()
-        fg = matched >= 0
-        num_fg = max(1.0, float(fg.sum()))
-        # (N, HWA) gt label of each foreground anchor -> one-hot (N, HWA, K)
-        labels = torch.stack(
-            [t["labels"][m.clamp(min=0)] if t["labels"].numel() else m * 0 for t, m in zip(targets, matched)]
-        )
-        target = torch.zeros_like(logits)
-        target[fg] = F.one_hot(labels[fg], logits.shape[-1]).to(target.dtype)
-        valid = matched != self.proposal_matcher.BETWEEN_THRESHOLDS
-        cls = sigmoid_focal_loss(logits[valid], target[valid], self.focal_alpha, self.focal_gamma, "sum") / num_fg
-        gt_boxes = torch.cat([t["boxes"][m[f]] for t, m, f in zip(targets, matched, fg)])
-        encoded = self.box_coder.encode_single(gt_boxes, anchors.expand(len(targets), -1, -1)[fg])
-        box = F.l1_loss(regression[fg], encoded, reduction="sum") / num_fg
+    def loss_targets(self, anchors: torch.Tensor, targets: list[dict], matched: torch.Tensor) -> dict:
+        """What the loss needs from the targets, computed once per step for every exit.
+
+        matched: (N, HWA) from `match`. Returns flat row indices into (N * HWA) of the anchors
+        that count for classification ('valid': not ignored) and of the foreground ('fg'),
+        their one-hot class targets ('cls_target', (M, K)), encoded boxes ('box_target',
+        (F, 4)) and the positives' count ('num_fg', at least 1). Integer rows select the
+        same elements in the same order as the boolean masks they come from.
+        """
+        flat = matched.flatten()
+        fg = (flat >= 0).nonzero().squeeze(1)
+        valid = (flat != self.proposal_matcher.BETWEEN_THRESHOLDS).nonzero().squeeze(1)
+        # the batch's boxes in one (B, 4) tensor; image k's start at offsets[k]
+        counts = torch.tensor([len(t["labels"]) for t in targets], device=flat.device)
+        offsets = torch.cumsum(counts, 0) - counts
+        gt = (matched + offsets.unsqueeze(1)).flatten()[fg]  # (F,) row of each positive's box
+        labels = torch.full_like(flat, -1)  # (N * HWA) class of each anchor, -1: background, ignored
+        labels[fg] = torch.cat([t["labels"] for t in targets])[gt]
+        labels = labels[valid]
+        cls_target = F.one_hot(labels.clamp(min=0), self.num_classes).float() * (labels >= 0).unsqueeze(1).float()
+        boxes = torch.cat([t["boxes"] for t in targets])[gt]
+        box_target = self.box_coder.encode_single(boxes, anchors[fg % anchors.shape[0]])
+        num_fg = max(1.0, float(fg.numel()))
+        return {"valid": valid, "fg": fg, "cls_target": cls_target, "box_target": box_target, "num_fg": num_fg}
+
+    def loss(self, head_out: dict, lt: dict) -> dict:
+        """Focal loss (alpha, gamma) and L1 box loss, both normalised by the batch's positives.
+
+        head_out: one exit's {'cls_logits': (N, HWA, K), 'bbox_regression': (N, HWA, 4)};
+        lt: `loss_targets` of the batch.
+        """
+        logits = head_out["cls_logits"].float().flatten(0, 1)[lt["valid"]]
+        regression = head_out["bbox_regression"].float().flatten(0, 1)[lt["fg"]]
+        cls = sigmoid_focal_loss(logits, lt["cls_target"], self.focal_alpha, self.focal_gamma, "sum") / lt["num_fg"]
+        box = F.l1_loss(regression, lt["box_target"], reduction="sum") / lt["num_fg"]
         return {"classification": cls, "bbox_regression": box}
 
     # -- forward ----------------------------------------------------------------------
@@ -234,8 +254,8 @@ class NASFPNRetinaNet(RetinaNet):
         if self.training:
             if targets is None:
                 raise ValueError("targets are required in training mode")
-            matched = self.match(anchors, targets)
-            losses = [self.loss(o, anchors, targets, matched) for o in outs]
+            lt = self.loss_targets(anchors, targets, self.match(anchors, targets))
+            losses = [self.loss(o, lt) for o in outs]
             return {k: sum(lo[k] for lo in losses) / len(losses) for k in losses[0]}
         return self.detect(outs[0], anchors, pyramids[0], image_size)
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from torchvision.ops import sigmoid_focal_loss
 
 import space
 from proxy_task import NonFiniteLossError, ProxyTaskConfig, preset, register_configs, tiny_config, train_and_evaluate
@@ -78,6 +79,48 @@ def test_anchor_assignments_are_cached_by_target_key():
     assert torch.equal(model.match(anchors, [{k: v for k, v in targets[0].items() if k != "key"}])[0], plain[0])
 
 
+def _mask_loss(model, out, anchors, targets, matched):
+    """The loss written with boolean masks, per exit (the formulation `loss_targets` replaces)."""
+    logits, regression = out["cls_logits"].float(), out["bbox_regression"].float()
+    fg = matched >= 0
+    num_fg = max(1.0, float(fg.sum()))
+    labels = torch.stack(
+        [t["labels"][m.clamp(min=0)] if t["labels"].numel() else m * 0 for t, m in zip(targets, matched)]
+    )
+    target = torch.zeros_like(logits)
+    target[fg] = torch.nn.functional.one_hot(labels[fg], logits.shape[-1]).to(target.dtype)
+    valid = matched != model.proposal_matcher.BETWEEN_THRESHOLDS
+    cls = sigmoid_focal_loss(logits[valid], target[valid], model.focal_alpha, model.focal_gamma, "sum") / num_fg
+    gt = torch.cat([t["boxes"][m[f]] for t, m, f in zip(targets, matched, fg)])
+    encoded = model.box_coder.encode_single(gt, anchors.expand(len(targets), -1, -1)[fg])
+    return cls, torch.nn.functional.l1_loss(regression[fg], encoded, reduction="sum") / num_fg
+
+
+def test_loss_is_bit_identical_to_the_boolean_mask_formulation():
+    model = build_detector(space.load_builtin("fpn"), None, [8, 16, 32], 5, channels=8, repeats=1, init_seed=0)
+    levels = [torch.zeros(1, 8, -(-64 // 2**k), -(-64 // 2**k)) for k in range(3, 8)]
+    anchors = model.anchors((64, 64), levels)
+    targets = _targets() + [
+        {"boxes": torch.tensor([[0.0, 0.0, 20.0, 12.0], [10.0, 8.0, 60.0, 50.0]]), "labels": torch.tensor([0, 4])}
+    ]
+    matched = model.match(anchors, targets)
+    assert (matched == -2).any() and (matched >= 0).sum() > 3  # ignored and foreground anchors both occur
+    gen = torch.Generator().manual_seed(0)
+    raw = {
+        "cls_logits": torch.randn(3, len(anchors), 5, generator=gen),
+        "bbox_regression": torch.randn(3, len(anchors), 4, generator=gen),
+    }
+    a = {k: v.clone().requires_grad_() for k, v in raw.items()}
+    b = {k: v.clone().requires_grad_() for k, v in raw.items()}
+    new = model.loss(a, model.loss_targets(anchors, targets, matched))
+    old = _mask_loss(model, b, anchors, targets, matched)
+    assert torch.equal(new["classification"], old[0]) and torch.equal(new["bbox_regression"], old[1])
+    (new["classification"] + new["bbox_regression"]).backward()
+    (old[0] + old[1]).backward()
+    for k in raw:
+        assert torch.equal(a[k].grad, b[k].grad)
+
+
 def test_heads_start_identical_for_every_genotype():
     bb = build_backbone("resnet10", 0.125)
     kw = dict(channels=16, repeats=2, init_seed=3)
@@ -123,7 +166,7 @@ def test_end_to_end_mode_with_anytime_heads(cache):
 
 
 def test_non_finite_loss_raises_the_specific_exception(cache, monkeypatch):
-    def nan_loss(self, head_out, anchors, targets, matched):
+    def nan_loss(self, head_out, lt):
         z = head_out["cls_logits"].sum() * 0
         return {"classification": z + float("nan"), "bbox_regression": z}
 
