@@ -6,11 +6,17 @@ A warm worker (data, backbone and features already cached in the process, as in 
 with actor reuse) trains each genotype under each variant, interleaved rep by rep so that
 machine load hits all variants alike; one thread per trial, CPU. Variants:
 
-  reference      anchor assignments computed every step (the proxy before the cache)
+  reference      anchor assignments computed every step, torchvision's focal loss, NCHW
+                 (the proxy before the cache)
   match_cache    anchor assignments cached per image and process (exact: same AP)
   channels_last  match_cache + channels_last memory format (different float rounding:
                  the AP changes like a change of machine; `studies.variance against=...`
                  measures whether the ranking holds)
+  fused_focal    channels_last + the fused focal loss (proxy_task.focal; float rounding
+                 again): the default proxy
+
+All variants run this code, so the loss targets built once per step for all exits (exact)
+are in every one of them.
 
 Prints the median seconds per trial, the ratio of trainings per hour against the
 reference, and whether each variant's APs equal the reference's bit for bit.
@@ -44,7 +50,7 @@ def main() -> None:
     p.add_argument("--genotypes", nargs="+", default=["nasfpn_paper", "fpn"])
     args = p.parse_args()
     torch.set_num_threads(1)
-    base = ProxyTaskConfig()
+    base = ProxyTaskConfig(channels_last=False, focal_loss="torchvision")
     data = load_proxy_data(base)
     _, feats = cached_features(base, data, torch.device("cpu"))
     shared = feats.matches
@@ -52,6 +58,7 @@ def main() -> None:
         "reference": (base, _NoStore()),
         "match_cache": (base, shared),
         "channels_last": (base.replace(channels_last=True), shared),
+        "fused_focal": (base.replace(channels_last=True, focal_loss="fused"), shared),
     }
     genotypes = {name: space.load_builtin(name) for name in args.genotypes}
     train_and_evaluate(genotypes[args.genotypes[0]], base, 0, "cpu")  # warm-up: caches, allocator

@@ -2,9 +2,10 @@
 
 From torchvision: `RetinaNet` (its matcher, box coder and `postprocess_detections`: score
 threshold, top-k, box decoding, clipping, batched NMS), `RetinaNetHead` with BN after every
-conv (`norm_layer`, as the paper), `AnchorGenerator`, `sigmoid_focal_loss`. Ours: the neck
-(space.pyramid.NASFPN), anytime heads, and a batched loss with the paper's focal gamma
-(torchvision's head loss fixes gamma = 2 and loops over images).
+conv (`norm_layer`, as the paper), `AnchorGenerator`, `sigmoid_focal_loss` (`focal_loss=
+"torchvision"`). Ours: the neck (space.pyramid.NASFPN), anytime heads, a batched loss with the
+paper's focal gamma (torchvision's head loss fixes gamma = 2 and loops over images) whose
+targets are built once per step for all exits, and a fused focal loss (proxy_task.focal).
 
 Inputs are batched, normalised tensors of one size (the data pipeline letterboxes every
 image to the proxy resolution), or cached backbone features when the backbone is frozen.
@@ -24,6 +25,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops import box_iou, sigmoid_focal_loss
 
+from proxy_task.focal import sigmoid_focal_loss_sum
 from space.genotype import Genotype
 from space.pyramid import NASFPN
 
@@ -88,6 +90,8 @@ class NASFPNRetinaNet(RetinaNet):
         neck: the NASFPN pyramid (levels 3..7); any module [C3, C4, C5] -> [P3..P7] with one head.
         heads: one head (plain) or one per repeat (anytime detection).
         eval_exit: the repeat whose head detects at evaluation (-1: the last).
+        focal_loss: "fused" (proxy_task.focal) or "torchvision" (its op chain; the same loss
+            up to float rounding).
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class NASFPNRetinaNet(RetinaNet):
         anchor_generator: AnchorGenerator,
         focal_alpha: float = 0.25,
         focal_gamma: float = 1.5,
+        focal_loss: str = "fused",
         score_thresh: float = 0.05,
         nms_thresh: float = 0.5,
         detections_per_img: int = 100,
@@ -124,6 +129,9 @@ class NASFPNRetinaNet(RetinaNet):
         self.num_classes = num_classes
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
+        if focal_loss not in ("fused", "torchvision"):
+            raise ValueError(f"focal_loss={focal_loss!r}, expected 'fused' or 'torchvision'")
+        self.focal_loss = focal_loss
         self.eval_exit = eval_exit
         self._anchor_cache: dict[tuple, torch.Tensor] = {}
         self.match_cache: dict[tuple, torch.Tensor] | None = None  # see `match`; None: off
@@ -226,7 +234,11 @@ class NASFPNRetinaNet(RetinaNet):
         """
         logits = head_out["cls_logits"].float().flatten(0, 1)[lt["valid"]]
         regression = head_out["bbox_regression"].float().flatten(0, 1)[lt["fg"]]
-        cls = sigmoid_focal_loss(logits, lt["cls_target"], self.focal_alpha, self.focal_gamma, "sum") / lt["num_fg"]
+        if self.focal_loss == "fused":
+            cls = sigmoid_focal_loss_sum(logits, lt["cls_target"], self.focal_alpha, self.focal_gamma)
+        else:
+            cls = sigmoid_focal_loss(logits, lt["cls_target"], self.focal_alpha, self.focal_gamma, "sum")
+        cls = cls / lt["num_fg"]
         box = F.l1_loss(regression, lt["box_target"], reduction="sum") / lt["num_fg"]
         return {"classification": cls, "bbox_regression": box}
 

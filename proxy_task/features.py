@@ -66,7 +66,11 @@ def _pretrain(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tu
     anchors = make_anchor_generator(cfg.anchor_scale, cfg.anchor_octaves, cfg.anchor_ratios)
     head = make_head(cfg.channels, anchors.num_anchors_per_location()[0], data.num_classes, cfg.head_convs)
     neck = LateralNeck(backbone.out_channels, cfg.channels)
-    model = NASFPNRetinaNet(backbone, neck, [head], data.num_classes, anchors, focal_gamma=cfg.focal_gamma).to(device)
+    # the pre-training keeps torchvision's focal loss whatever the trials use: its cached
+    # head and features (keyed by `backbone_key`) stay those every node already has
+    model = NASFPNRetinaNet(
+        backbone, neck, [head], data.num_classes, anchors, focal_gamma=cfg.focal_gamma, focal_loss="torchvision"
+    ).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.backbone_pretrain_lr, momentum=0.9, weight_decay=1e-4)
     steps, warm = cfg.backbone_pretrain_steps, max(1, cfg.backbone_pretrain_steps // 20)
     transform = make_augmentation(cfg.image_size, cfg.scale_jitter, cfg.hflip)

@@ -193,6 +193,7 @@ def build_trial_model(
         init_seed=seed,
         focal_alpha=cfg.focal_alpha,
         focal_gamma=cfg.focal_gamma,
+        focal_loss=cfg.focal_loss,
         score_thresh=cfg.score_thresh,
         nms_thresh=cfg.nms_thresh,
         detections_per_img=cfg.detections_per_img,

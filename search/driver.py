@@ -109,6 +109,9 @@ def _open_record(run_dir: Path, s: SearchSettings) -> TrialStore:
 # (another machine, another cache, more threads), unless the reward has a latency term.
 _FREE_TASK_KEYS = ("cache_dir", "data_root", "num_threads", "num_workers", "eval_every", "latency_images")
 _LATENCY_KEYS = ("num_threads", "latency_images")
+# Reward settings added to the proxy after records existed, with the value those records
+# were made with: a record that lacks the key was made with that value.
+_ADDED_TASK_KEYS = {"focal_loss": "torchvision"}
 
 
 def reward_settings_changed(started: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -117,12 +120,16 @@ def reward_settings_changed(started: dict[str, Any], now: dict[str, Any]) -> lis
     proxy_task setting but paths, threads and workers (threads and latency_images count when
     the objective has a latency term) and every objective setting. A resumed run with any
     of them would mix rewards of two different tasks in one record. Keys only one side
-    knows (older or newer versions) are not compared."""
+    knows (older or newer versions) are not compared, except the proxy settings added
+    later (`_ADDED_TASK_KEYS`), which a record without them had at their earlier value."""
 
     objective = now.get("objective") or {}
     latency = objective.get("enabled") and objective.get("cost") == "latency"
     free = {k for k in _FREE_TASK_KEYS if not (latency and k in _LATENCY_KEYS)}
-    task_then = {k: v for k, v in (started.get("proxy_task") or {}).items() if k not in free}
+    task_then = started.get("proxy_task") or {}
+    if task_then:
+        task_then = {**_ADDED_TASK_KEYS, **task_then}
+    task_then = {k: v for k, v in task_then.items() if k not in free}
     return (
         _differing({k: started[k] for k in ("seed",) if k in started}, now, "")
         + _differing(task_then, now.get("proxy_task") or {}, "proxy_task.")

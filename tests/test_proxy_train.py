@@ -97,7 +97,8 @@ def _mask_loss(model, out, anchors, targets, matched):
 
 
 def test_loss_is_bit_identical_to_the_boolean_mask_formulation():
-    model = build_detector(space.load_builtin("fpn"), None, [8, 16, 32], 5, channels=8, repeats=1, init_seed=0)
+    kw = dict(channels=8, repeats=1, init_seed=0, focal_loss="torchvision")
+    model = build_detector(space.load_builtin("fpn"), None, [8, 16, 32], 5, **kw)
     levels = [torch.zeros(1, 8, -(-64 // 2**k), -(-64 // 2**k)) for k in range(3, 8)]
     anchors = model.anchors((64, 64), levels)
     targets = _targets() + [
@@ -119,6 +120,12 @@ def test_loss_is_bit_identical_to_the_boolean_mask_formulation():
     (old[0] + old[1]).backward()
     for k in raw:
         assert torch.equal(a[k].grad, b[k].grad)
+    model.focal_loss = "fused"  # the default: the same loss up to float rounding
+    c = {k: v.clone().requires_grad_() for k, v in raw.items()}
+    fused = model.loss(c, model.loss_targets(anchors, targets, matched))
+    assert torch.allclose(fused["classification"], old[0], rtol=1e-5) and torch.equal(fused["bbox_regression"], old[1])
+    fused["classification"].backward()
+    assert torch.allclose(c["cls_logits"].grad, a["cls_logits"].grad, rtol=1e-4, atol=1e-8)
 
 
 def test_heads_start_identical_for_every_genotype():

@@ -27,3 +27,13 @@ def test_reward_settings_are_compared_and_machine_settings_are_free():
     latency = {**same, "objective": {"enabled": True, "cost": "latency", "weight": -0.07}}
     started_latency = {**started, "objective": latency["objective"]}
     assert reward_settings_changed(started_latency, latency) == ["proxy_task.num_threads=1"]  # latency depends on it
+
+
+def test_a_record_older_than_a_reward_setting_had_its_earlier_value():
+    older = {"proxy_task": {"epochs": 3.0}, "seed": 0}  # made before `focal_loss` existed: torchvision's
+    assert reward_settings_changed(older, {"proxy_task": {"epochs": 3.0, "focal_loss": "fused"}, "seed": 0}) == [
+        "proxy_task.focal_loss=torchvision"
+    ]
+    assert reward_settings_changed(older, {"proxy_task": {"epochs": 3.0, "focal_loss": "torchvision"}, "seed": 0}) == []
+    newer = {"proxy_task": {"epochs": 3.0, "focal_loss": "fused"}, "seed": 0}
+    assert reward_settings_changed(newer, {"proxy_task": {"epochs": 3.0, "focal_loss": "fused"}, "seed": 0}) == []
