@@ -236,3 +236,28 @@ def test_head_batch_norm_is_per_level():
     first = norms[0].norms
     means = [float(bn.running_mean.mean()) for bn in first]
     assert means[0] != means[2] and all(int(bn.num_batches_tracked) == 2 for bn in first)
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.5])
+def test_batched_detection_equals_torchvision_postprocess(scale):
+    """Same boxes, scores and labels in the same order as `postprocess_detections`, with few
+    candidates above the threshold and with many (scale 2.5: more than the 1,000 top-k of
+    P3). Logits stay below ~9: a saturated sigmoid (score exactly 1.0) ties, and tied scores
+    may come in another order."""
+    model = build_detector(space.load_builtin("fpn"), None, [8, 16, 32], 5, channels=8, repeats=1, init_seed=0)
+    levels = [torch.zeros(1, 8, -(-64 // 2**k), -(-64 // 2**k)) for k in range(3, 8)]
+    anchors = model.anchors((64, 64), levels)
+    gen = torch.Generator().manual_seed(1)
+    out = {
+        "cls_logits": torch.randn(4, len(anchors), 5, generator=gen) * scale - 2,
+        "bbox_regression": torch.randn(4, len(anchors), 4, generator=gen) * 0.5,
+    }
+    ours = model.detect(out, anchors, levels, (64, 64))
+    hw = [x.shape[-2] * x.shape[-1] for x in levels]
+    per_level = [h * len(anchors) // sum(hw) for h in hw]
+    split = {k: list(v.split(per_level, dim=1)) for k, v in out.items()}
+    ref = model.postprocess_detections(split, [list(anchors.split(per_level))] * 4, [(64, 64)] * 4)
+    assert sum(len(d["scores"]) for d in ref) > 40
+    for a, b in zip(ours, ref):
+        for key in ("boxes", "scores", "labels"):
+            assert torch.equal(a[key], b[key])
