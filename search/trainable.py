@@ -6,10 +6,16 @@ non-finite loss and a time-out are results, not crashes: they are recorded with 
 failure reward and never retried. Anything else that goes wrong (an exception, a lost
 worker) is a crash: Tune retries it (FailureConfig) and the searcher records it as
 'failed' after the last retry.
+
+After each trial the worker collects its garbage and freezes what survives (`gc.freeze`):
+the long-lived heap of a reused worker (Ray, torch, the cached data and features: ~350k
+objects) then stays out of Python's full collections, which otherwise cost ~0.2 s each,
+about one every other trial, in the middle of a training.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import time
@@ -68,6 +74,14 @@ def run_trial(
             "duration_s": time.monotonic() - start,
         }
     )
+    settle_heap()
+
+
+def settle_heap() -> None:
+    """Collect this trial's garbage cycles, then move every survivor to the permanent
+    generation: later full collections only scan what later trials allocate (~10 ms)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
