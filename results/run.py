@@ -6,6 +6,8 @@ Runs are opened read-only, so looking at a search while it runs is safe.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -35,8 +37,36 @@ class Run:
 
     @property
     def strategy(self) -> str:
-        """The strategy that made the run (meta "strategy"), else its label: runs are grouped by it."""
-        return str(self.meta.get("strategy") or self.label)
+        """The strategy that made the run and the options it set away from that strategy's
+        defaults (meta "strategy" and "config"), e.g. 'ppo (decision_order=level_first)';
+        else its label. Runs are grouped by it, so variants of one strategy stay apart."""
+        name = self.meta.get("strategy")
+        if not name:
+            return self.label
+        node = (self.meta.get("config") or {}).get("controller") or {}
+        changed = [f"{k}={v}" for k, v in node.items() if k != "name" and _differs(v, _defaults(str(name)), k)]
+        return f"{name} ({', '.join(changed)})" if changed else str(name)
+
+
+@functools.cache
+def _defaults(strategy: str) -> dict[str, Any]:
+    """Keyword options of a strategy's constructor with their defaults ({} if unknown)."""
+    import controller  # torch: imported only when a record names its strategy
+
+    cls = controller.STRATEGIES.get(strategy)
+    if cls is None:
+        return {}
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _differs(value: Any, defaults: dict[str, Any], key: str) -> bool:
+    if key not in defaults:  # not an option of this code's strategy (older or newer record)
+        return False
+    default = defaults[key]
+    if isinstance(default, (tuple, list)) and isinstance(value, (tuple, list)):
+        return list(default) != list(value)
+    return default != value
 
 
 def record_path(run: str | os.PathLike[str]) -> Path:

@@ -76,3 +76,17 @@ def test_strategy_table_averages_runs_of_one_strategy(run_dir, tmp_path):
         == "| ppo | 2 | 0.1500 ± 0.0500 (2) | 0.3500 ± 0.0500 (2) | 0.2500 ± 0.0500 (2) | 0.4000 ± 0.0500 (2) |"
     )
     assert lines[3] == "| random | 1 | 0.1000 (1) | - | - | - |"
+
+
+def test_variants_of_a_strategy_are_named_by_the_options_they_changed(run_dir, tmp_path):
+    (tmp_path / "lf").mkdir()
+    variant = _write_run(tmp_path / "lf", PLAN, "ppo")
+    config = {"controller": {"name": "ppo", "decision_order": "level_first", "lr": 3e-3, "gone": 1}}
+    with TrialStore(variant / "trials.sqlite") as store:
+        store.set_meta("config", config)  # lr at its default and an option this code lacks: not named
+    with TrialStore(run_dir / "trials.sqlite") as store:
+        store.set_meta("config", {"controller": {"name": "ppo", "decision_order": "paper"}})
+    runs = [load_run(run_dir), load_run(variant)]
+    assert [r.strategy for r in runs] == ["ppo", "ppo (decision_order=level_first)"]
+    rows = strategy_table(runs, (2,), last=2).splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == ["| ppo", "| ppo (decision_order=level_first)"]
