@@ -9,6 +9,7 @@ regularized evolution. All speak ask/tell (`Strategy`) and see decisions and rew
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from controller.evolution import RegularizedEvolution
@@ -47,6 +48,13 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def default_options(name: str) -> dict[str, Any]:
+    """The keyword options of strategy `name`'s constructor with their defaults, in order
+    (the shared ones, `seed` and `failure_reward`, included)."""
+    params = inspect.signature(STRATEGIES[name].__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
 def build(name: str, space: SearchSpace | None = None, **options: Any) -> Strategy:
     """A strategy by name (ppo, reinforce, random, evolution) over `space` (paper space if None).
 
@@ -73,4 +81,5 @@ __all__ = [
     "Sample",
     "Strategy",
     "build",
+    "default_options",
 ]

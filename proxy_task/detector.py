@@ -26,6 +26,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, sigmoid_focal_loss
 
+from proxy_task.config import FOCAL_LOSSES
 from proxy_task.focal import sigmoid_focal_loss_sum
 from space.genotype import Genotype
 from space.pyramid import NASFPN
@@ -130,8 +131,8 @@ class NASFPNRetinaNet(RetinaNet):
         self.num_classes = num_classes
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
-        if focal_loss not in ("fused", "torchvision"):
-            raise ValueError(f"focal_loss={focal_loss!r}, expected 'fused' or 'torchvision'")
+        if focal_loss not in FOCAL_LOSSES:
+            raise ValueError(f"focal_loss={focal_loss!r}, expected one of {list(FOCAL_LOSSES)}")
         self.focal_loss = focal_loss
         self.eval_exit = eval_exit
         self._anchor_cache: dict[tuple, torch.Tensor] = {}
@@ -280,8 +281,9 @@ class NASFPNRetinaNet(RetinaNet):
         300 images); here threshold, top-k and decoding run once per level for the batch,
         and only NMS runs per image, on the same boxes in the same order (same detections:
         tested against `postprocess_detections`; only exactly equal scores, e.g. a saturated
-        sigmoid's 1.0, may come in another order, as top-k leaves ties unordered). out: {'cls_logits': (N, HWA, K),
-        'bbox_regression': (N, HWA, 4)}; anchors (HWA, 4); levels give each level's H x W.
+        sigmoid's 1.0, may come in another order, as top-k leaves ties unordered).
+        out: {'cls_logits': (N, HWA, K), 'bbox_regression': (N, HWA, 4)}; anchors (HWA, 4);
+        levels give each level's H x W.
         """
         n, _, k = out["cls_logits"].shape
         hw = [x.shape[-2] * x.shape[-1] for x in levels]

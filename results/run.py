@@ -7,7 +7,6 @@ Runs are opened read-only, so looking at a search while it runs is safe.
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -50,14 +49,10 @@ class Run:
 
 @functools.cache
 def _defaults(strategy: str) -> dict[str, Any]:
-    """Keyword options of a strategy's constructor with their defaults ({} if unknown)."""
+    """Keyword options of a strategy with their defaults ({} if this code has no such strategy)."""
     import controller  # torch: imported only when a record names its strategy
 
-    cls = controller.STRATEGIES.get(strategy)
-    if cls is None:
-        return {}
-    params = inspect.signature(cls.__init__).parameters.values()
-    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return controller.default_options(strategy) if strategy in controller.STRATEGIES else {}
 
 
 def _differs(value: Any, defaults: dict[str, Any], key: str) -> bool:

@@ -9,7 +9,6 @@ strategies' keyword arguments, so a default lives in one place (the strategy).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import types
 import typing
 from dataclasses import dataclass, field
@@ -36,12 +35,11 @@ def _optional(tp: Any) -> Any:
 
 def controller_schema(name: str) -> type:
     """A dataclass of the keyword options of strategy `name`, with their defaults."""
-    cls = controller.STRATEGIES[name]
-    hints = typing.get_type_hints(cls.__init__)
+    hints = typing.get_type_hints(controller.STRATEGIES[name].__init__)
     fields: list[tuple[str, Any, Any]] = [("name", str, field(default=name))]
-    for p in inspect.signature(cls.__init__).parameters.values():
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _SHARED_OPTIONS:
-            fields.append((p.name, _optional(hints[p.name]), field(default=p.default)))
+    for key, default in controller.default_options(name).items():
+        if key not in _SHARED_OPTIONS:
+            fields.append((key, _optional(hints[key]), field(default=default)))
     return dataclasses.make_dataclass(f"{name.capitalize()}Config", fields)
 
 
