@@ -18,8 +18,22 @@ accurate as torchvision's form; in float32 the two differ by float rounding only
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
+
+
+def softplus_pair(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(softplus(-z), softplus(z)) for float `z`, from one exp and one log.
+
+    softplus(+-z) = max(+-z, 0) + log1p(exp(-|z|)). ATen's CPU log1p (behind F.softplus) is
+    not vectorized: ~10 ns an element, 3 ms per call on the proxy's 300k logits, while
+    exp and log are. log1p(e) for e in (0, 1] is taken as log(v) * e / (v - 1), v = 1 + e
+    (v - 1 is exact; the factor e / (v - 1) undoes the rounding of 1 + e; Goldberg 1991,
+    Theorem 4), and as e where v rounds to 1. Within 2 eps relative error of the exact value, as F.softplus.
+    """
+    e = z.abs().neg_().exp_()  # exp(-|z|), in (0, 1]
+    v = e + 1
+    log1p_e = torch.where(v == 1, e, v.log().mul_(e).div_(v - 1))  # v == 1: the 0 / 0 is discarded
+    return z.neg().clamp_(min=0).add_(log1p_e), z.clamp(min=0).add_(log1p_e)
 
 
 class _FocalLossSum(torch.autograd.Function):
@@ -27,8 +41,8 @@ class _FocalLossSum(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
         s = targets * 2 - 1  # +1 positive, -1 negative
         z = logits * s  # the logit of the true outcome
-        nll = F.softplus(-z)  # -log p_t
-        log_u = F.softplus(z).neg_()  # log(1 - p_t)
+        nll, log_u = softplus_pair(z)  # -log p_t, and -log(1 - p_t) before the negation
+        log_u.neg_()  # log(1 - p_t)
         u = log_u.exp()
         w = log_u.mul_(gamma).exp_()  # u^gamma (log_u is consumed)
         if alpha >= 0:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.ops import sigmoid_focal_loss
 
-from proxy_task.focal import sigmoid_focal_loss_sum
+from proxy_task.focal import sigmoid_focal_loss_sum, softplus_pair
 
 
 def _case(n: int = 400, k: int = 6, scale: float = 4.0, seed: int = 0, dtype=torch.float64):
@@ -56,3 +56,20 @@ def test_empty_input_and_shape_mismatch():
     assert loss.item() == 0.0 and x.grad.shape == (0, 6)
     with pytest.raises(ValueError, match="differ in shape"):
         sigmoid_focal_loss_sum(torch.zeros(3, 6), torch.zeros(3, 5), 0.25, 1.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softplus_pair_is_within_a_few_ulp_of_exact(dtype):
+    # both softplus branches, |z| where 1 + exp(-|z|) rounds to 1 (> 16.6 in float32), 0, tiny
+    z = torch.cat([torch.linspace(-120, 120, 20001, dtype=torch.float64), torch.tensor([0.0, 1e-30, -1e-30, 1e-7])])
+    z = z.to(dtype)  # the reference takes the same (rounded) inputs
+    neg, pos = softplus_pair(z)
+    z = z.double()
+    # float64 with the scalar log1p: the reference (F.softplus returns z itself beyond z = 20)
+    tail = torch.log1p(torch.exp(-z.abs()))
+    exact_neg, exact_pos = (-z).clamp(min=0) + tail, z.clamp(min=0) + tail
+    eps, tiny = torch.finfo(dtype).eps, torch.finfo(dtype).tiny  # below tiny: underflow, as F.softplus
+    for ours, exact in ((neg, exact_neg), (pos, exact_pos)):
+        err = (ours.double() - exact).abs()
+        assert (err <= 4 * eps * exact + tiny).all()  # max 2.0 eps measured here; other CPUs round exp, log otherwise
+    assert neg.dtype == pos.dtype == dtype
