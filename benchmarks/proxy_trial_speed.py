@@ -15,6 +15,12 @@ machine load hits all variants alike; one thread per trial, CPU. Variants:
   fused_focal    channels_last + the fused focal loss (proxy_task.focal; float rounding
                  again): the default proxy
 
+One process runs all variants, so the later ones run in whatever state the reference left
+it. One such state is known: ATen's scalar log1p runs ~10x faster once the process has run
+a vectorized pow (torchvision's focal loss does); the fused loss's first version used
+log1p and was timed here faster than a search worker, which never runs torchvision's loss,
+ran it. The current fused loss does not use log1p (proxy_task.focal.softplus_pair).
+
 All variants run this code, so the loss targets built once per step for all exits (exact)
 are in every one of them.
 

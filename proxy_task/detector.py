@@ -219,10 +219,10 @@ class NASFPNRetinaNet(RetinaNet):
         counts = torch.tensor([len(t["labels"]) for t in targets], device=flat.device)
         offsets = torch.cumsum(counts, 0) - counts
         gt = (matched + offsets.unsqueeze(1)).flatten()[fg]  # (F,) row of each positive's box
-        labels = torch.full_like(flat, -1)  # (N * HWA) class of each anchor, -1: background, ignored
-        labels[fg] = torch.cat([t["labels"] for t in targets])[gt]
-        labels = labels[valid]
-        cls_target = F.one_hot(labels.clamp(min=0), self.num_classes).float() * (labels >= 0).unsqueeze(1).float()
+        # one-hot rows of the valid anchors: zeros, and a 1 at each positive's class; a
+        # positive's row among them by binary search (fg is a subset of valid, both ascending)
+        cls_target = torch.zeros(valid.shape[0], self.num_classes, device=flat.device)
+        cls_target[torch.searchsorted(valid, fg), torch.cat([t["labels"] for t in targets])[gt]] = 1.0
         boxes = torch.cat([t["boxes"] for t in targets])[gt]
         box_target = self.box_coder.encode_single(boxes, anchors[fg % anchors.shape[0]])
         num_fg = max(1.0, float(fg.numel()))
