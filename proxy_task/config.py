@@ -64,9 +64,9 @@ class ProxyTaskConfig:
     anchor_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
     focal_gamma: float = 1.5
     focal_alpha: float = 0.25
-    # "fused": one autograd node with the gradient in closed form (3-4% faster steps on CPU,
-    # same ranking: docs/proxy_task.md); "torchvision": torchvision's op chain, the rewards
-    # of the proxy before the fused loss bit for bit
+    # "fused": one autograd node with the gradient in closed form (steps level with
+    # torchvision's loss in a trial, same ranking: docs/proxy_task.md); "torchvision":
+    # torchvision's op chain, the rewards of the proxy before the fused loss bit for bit
     focal_loss: str = "fused"
     anytime: bool = False  # a head after every repeat, trained with deep supervision
     eval_exit: int = -1  # which repeat's head is evaluated (anytime); -1 = the last
