@@ -69,14 +69,16 @@ def _search_cmd(storage, *overrides):
 
 
 def test_resume_after_driver_sigkill(tmp_path, nasfpn_cache):
-    budget = 6
+    # tiny trials take ~0.3 s and finish two at a time, so the budget leaves a window of several
+    # seconds for the kill to land after the second record and before the last
+    budget = 60
     cmd = _search_cmd(tmp_path, "name=resume", f"num_trials={budget}", "concurrency=2")
     db = tmp_path / "resume" / "trials.sqlite"
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     before = []
     while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+        time.sleep(0.1)
         if db.exists():
             with TrialStore(db, readonly=True) as store:
                 before = store.records()
