@@ -36,10 +36,7 @@ def bare_per_step(
     g: space.Genotype, cfg: ProxyTaskConfig, data: ProxyData, backbone: torch.nn.Module, feats: CachedFeatures
 ) -> float:
     """Seconds per step of the minimal loop over the same model and batches (epochs - 1 epochs)."""
-    model = build_trial_model(g, cfg, data.num_classes, backbone, feats, 0)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model.match_cache = feats.matches
+    model = build_trial_model(g, cfg, data.num_classes, backbone, feats, 0, torch.device("cpu"))
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.scaled_lr, momentum=0.9, weight_decay=1e-4)
     batches = list(_feature_batches(feats, data, cfg, torch.Generator().manual_seed(0), torch.device("cpu")))

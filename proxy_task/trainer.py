@@ -169,9 +169,11 @@ def build_trial_model(
     backbone: nn.Module | None,
     feats: CachedFeatures | None,
     seed: int,
+    device: torch.device,
 ) -> NASFPNRetinaNet:
-    """The detector a trial trains: on cached features (frozen mode, `feats` given) or end to
-    end; heads start from the shared pre-trained head when `cfg.pretrained_head`."""
+    """The detector a trial trains, on `device` in `cfg`'s memory format: on cached features
+    (frozen mode, `feats` given; anchor assignments cached in `feats.matches`) or end to end;
+    heads start from the shared pre-trained head when `cfg.pretrained_head`."""
     torch.manual_seed(seed)
     if backbone is None:
         backbone = build_backbone(cfg.backbone, cfg.backbone_width, cfg.backbone_weights)
@@ -202,6 +204,11 @@ def build_trial_model(
     if feats is not None and cfg.pretrained_head:
         for head in model.heads:  # the same trained start for every genotype
             head.load_state_dict(feats.head_state)
+    model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if feats is not None:
+        model.match_cache = feats.matches  # shared by the trials of this process
     return model
 
 
@@ -233,11 +240,7 @@ def train_and_evaluate(
         torch.set_num_threads(cfg.num_threads)
     data = load_proxy_data(cfg)
     backbone, feats = cached_features(cfg, data, dev) if cfg.freeze_backbone else (None, None)
-    model = build_trial_model(genotype, cfg, data.num_classes, backbone, feats, seed).to(dev)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if feats is not None:
-        model.match_cache = feats.matches  # shared by the trials of this process
+    model = build_trial_model(genotype, cfg, data.num_classes, backbone, feats, seed, dev)
     opt = _optimizer(model, cfg)
     # the order of these draws is part of the reward: data order, flips, augmentation
     gen = torch.Generator().manual_seed(seed)

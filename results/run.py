@@ -43,7 +43,8 @@ class Run:
         if not name:
             return self.label
         node = (self.meta.get("config") or {}).get("controller") or {}
-        changed = [f"{k}={v}" for k, v in node.items() if k != "name" and _differs(v, _defaults(str(name)), k)]
+        defaults = _defaults(str(name))  # an option this code's strategy lacks (older or newer record): not named
+        changed = [f"{k}={v}" for k, v in node.items() if k in defaults and _differs(v, defaults[k])]
         return f"{name} ({', '.join(changed)})" if changed else str(name)
 
 
@@ -55,10 +56,7 @@ def _defaults(strategy: str) -> dict[str, Any]:
     return controller.default_options(strategy) if strategy in controller.STRATEGIES else {}
 
 
-def _differs(value: Any, defaults: dict[str, Any], key: str) -> bool:
-    if key not in defaults:  # not an option of this code's strategy (older or newer record)
-        return False
-    default = defaults[key]
+def _differs(value: Any, default: Any) -> bool:
     if isinstance(default, (tuple, list)) and isinstance(value, (tuple, list)):
         return list(default) != list(value)
     return default != value
