@@ -4,7 +4,8 @@
 tests both call it) and maps it to typed settings at once (search/settings.py). Everything
 that can be checked before work starts is checked first, and raises SearchSetupError with
 a one-line message; a new run's directory is made only after that (and after the data is
-prepared), so a refused config leaves nothing behind.
+prepared), so a refused config leaves nothing behind. One driver drives a run at a time
+(search/lock.py): a second is refused in one line naming the first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import controller
 from proxy_task import ProxyTaskConfig
 from results import RecordError, TrialRecord, TrialStore
 from search.errors import SearchSetupError
+from search.lock import RunLock
 from search.progress import Progress
 from search.searcher import ControllerSearcher
 from search.settings import SearchSettings
@@ -222,8 +224,27 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
     strategy = _build_strategy(s)
     _check_ray_address(s.ray.address)
     run_dir = _run_path(s.storage_path, s.name)
+    lock = RunLock(run_dir, s.name)  # one driver per run, held until this function returns
+    try:
+        lock.acquire()
+    except OSError as e:
+        raise _not_writable(s.storage_path, e.strerror) from None
+    try:
+        return _drive(s, strategy, run_dir, session_start, trainable, resume=not lock.created)
+    finally:
+        lock.release(discard=True)  # a refused new run leaves no directory behind
+
+
+def _drive(
+    s: SearchSettings,
+    strategy: controller.Strategy,
+    run_dir: Path,
+    session_start: float,
+    trainable: Callable[..., None] | None,
+    resume: bool,
+) -> dict[str, Any]:
     state_path = run_dir / "controller_state.pt"
-    store, records, rerun = _resume(run_dir, s, strategy) if run_dir.exists() else (None, [], [])
+    store, records, rerun = _resume(run_dir, s, strategy) if resume else (None, [], [])
     trained = [r for r in records if not r.cache_hit]
     remaining = s.num_trials - len(trained)
     print(
