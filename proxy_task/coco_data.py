@@ -62,21 +62,50 @@ class CocoSplit:
 
 
 def read_coco_split(root: Path, split: str) -> CocoSplit:
-    """Parse `<root>/annotations/instances_<split>.json`.
+    """Parse `<root>/annotations/instances_<split>.json`, images in `<root>/<split>/`.
 
     Raises:
         FileNotFoundError: the annotation file is missing.
         ValueError: the file is not a COCO instances document.
     """
-    ann_path = Path(root) / "annotations" / f"instances_{split}.json"
-    if not ann_path.exists():
+    return read_coco_file(Path(root) / "annotations" / f"instances_{split}.json", Path(root) / split)
+
+
+def read_coco_file(ann_path: Path, image_root: Path) -> CocoSplit:
+    """Parse any COCO instances JSON whose `file_name`s are relative to `image_root` (the
+    pair detectron2's `register_coco_instances(name, {}, json_file, image_root)` takes).
+
+    Raises:
+        FileNotFoundError: the annotation file is missing.
+        ValueError: the file is not a COCO instances document.
+    """
+    ann_path = Path(ann_path)
+    if not ann_path.is_file():
         raise FileNotFoundError(f"COCO annotations not found: {ann_path}")
     try:
         doc = json.loads(ann_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{ann_path}: malformed annotation JSON ({e})") from None
-    if not isinstance(doc, dict) or not all(k in doc for k in ("images", "annotations", "categories")):
-        raise ValueError(f"{ann_path}: not a COCO instances file (needs images, annotations, categories)")
+    return coco_split_from_document(doc, Path(image_root), str(ann_path))
+
+
+def coco_split_from_document(doc: object, image_root: Path, source: str) -> CocoSplit:
+    """Records of a parsed COCO instances document (`source` names it in errors).
+
+    Raises:
+        ValueError: the document is not a COCO instances document.
+    """
+    if not isinstance(doc, dict) or not all(
+        isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
+    ):
+        raise ValueError(f"{source}: not a COCO instances file (needs lists images, annotations, categories)")
+    try:
+        return _records(doc, image_root)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{source}: malformed COCO entry ({type(e).__name__}: {e})") from None
+
+
+def _records(doc: dict, root: Path) -> CocoSplit:
     doc.setdefault("info", {})
     category_ids = sorted(c["id"] for c in doc["categories"])
     label_of = {cid: k for k, cid in enumerate(category_ids)}
@@ -97,7 +126,7 @@ def read_coco_split(root: Path, split: str) -> CocoSplit:
         records.append(
             ImageRecord(
                 image_id=im["id"],
-                path=Path(root) / split / im["file_name"],
+                path=root / im["file_name"],
                 width=int(im["width"]),
                 height=int(im["height"]),
                 boxes=np.asarray(boxes, np.float32).reshape(-1, 4),

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
-DATASETS = ("synthetic", "coco")
+DATASETS = ("synthetic", "coco", "voc")
+# the Pascal VOC folder shipped with the project (BCCD, MIT license: data/bccd/LICENSE)
+BCCD_ROOT = str(Path(__file__).resolve().parents[1] / "data" / "bccd" / "BCCD")
 BACKBONES = ("resnet10", "resnet18", "resnet50", "mobilenet_v2")
 SCHEDULES = ("step", "cosine")
 FOCAL_LOSSES = ("fused", "torchvision")
@@ -31,10 +34,22 @@ class ProxyTaskConfig:
 
     name: str = "synthetic"
     # -- data ------------------------------------------------------------------------
-    dataset: str = "synthetic"  # "synthetic" (built-in, generated and cached) or "coco"
-    data_root: str = ""  # COCO root (annotations/, train2017/, val2017/); "" = the cache dir
+    # "synthetic" (built-in, generated and cached), "coco" (COCO JSON) or "voc" (Pascal VOC xml)
+    dataset: str = "synthetic"
+    # coco: the root of annotations/instances_<split>.json and <split>/ images;
+    # voc: the folder of Annotations/, JPEGImages/ and ImageSets/Main/<split>.txt
+    data_root: str = ""
     cache_dir: str = ""  # "" = $NASFPN_CACHE or ~/.cache/nasfpn
-    eval_split: str = "proxy"  # "proxy": images held out of train2017; "val": val2017
+    train_split: str = ""  # "" = train2017 (coco) or train (voc)
+    # "proxy": images held out of the train split; "val": val2017 (coco) or val (voc);
+    # any other name: that split (instances_<name>.json, or ImageSets/Main/<name>.txt)
+    eval_split: str = "proxy"
+    # any layout (coco): a COCO JSON and the folder its file_names are relative to, for the
+    # train and the eval split; they replace data_root's layout when set
+    train_json: str = ""
+    train_images: str = ""
+    eval_json: str = ""
+    eval_images: str = ""
     holdout_images: int = 300  # size of the proxy split held out of the training images (paper: 7,392)
     split_seed: int = 0  # the proxy split is a pure function of this seed and the image ids
     train_subsample: int = 0  # > 0: train on this many images (deterministic subset)
@@ -107,8 +122,13 @@ class ProxyTaskConfig:
             raise ValueError(f"schedule={self.schedule!r}, expected one of {list(SCHEDULES)}")
         if self.focal_loss not in FOCAL_LOSSES:
             raise ValueError(f"focal_loss={self.focal_loss!r}, expected one of {list(FOCAL_LOSSES)}")
-        if self.eval_split not in ("proxy", "val"):
-            raise ValueError(f"eval_split={self.eval_split!r}, expected 'proxy' or 'val'")
+        if not self.eval_split or not all(c.isalnum() or c in "_-." for c in self.eval_split):
+            raise ValueError(f"eval_split={self.eval_split!r}, expected 'proxy', 'val' or a split name")
+        if (self.train_json or self.eval_json) and self.dataset != "coco":
+            raise ValueError(f"train_json/eval_json need dataset=coco, not dataset={self.dataset}")
+        for j, im in (("train_json", "train_images"), ("eval_json", "eval_images")):
+            if bool(getattr(self, j)) != bool(getattr(self, im)):
+                raise ValueError(f"{j} and {im} go together: the JSON and the folder of its images")
         if self.image_size < 32 or self.batch_size < 1 or self.repeats < 1 or self.channels < 1:
             raise ValueError("image_size >= 32, batch_size >= 1, repeats >= 1 and channels >= 1 are required")
         positive = ("epochs", "lr", "lr_reference_batch", "eval_batch_size", "synthetic_images", "latency_images")
@@ -192,6 +212,30 @@ def synthetic_retrain_config() -> ProxyTaskConfig:
     return synthetic_config().replace(name="synthetic_retrain", epochs=9.0, eval_split="val")
 
 
+def bccd_config() -> ProxyTaskConfig:
+    """Real images: BCCD (blood cells, 640x480 microscope images, 3 classes), shipped in
+    data/bccd. Trained on its train split (205 images), rewarded on val (87); the backbone is
+    pre-trained on train only. 256 px and anchors 1.5 x stride from the measured box sizes
+    (docs/proxy_bccd.md): platelets fall on P3, red cells on P4-P5, white cells on P5-P6."""
+    return ProxyTaskConfig(
+        name="bccd",
+        dataset="voc",
+        data_root=BCCD_ROOT,
+        train_split="train",
+        eval_split="val",
+        image_size=256,
+        anchor_scale=1.5,
+        epochs=8.0,
+        backbone_pretrain_steps=1200,
+    )
+
+
+def bccd_retrain_config() -> ProxyTaskConfig:
+    """Retraining on BCCD: 3x the proxy's epochs on train + val, scored on test (72 images
+    no search ever rewarded)."""
+    return bccd_config().replace(name="bccd_retrain", train_split="trainval", eval_split="test", epochs=24.0)
+
+
 def tiny_config() -> ProxyTaskConfig:
     """A whole trial in a few seconds on a CPU: for integration tests of the search."""
     return ProxyTaskConfig(
@@ -216,6 +260,8 @@ PRESETS = {
     "coco_paper": coco_paper_config,
     "coco_retrain": coco_retrain_config,
     "synthetic_retrain": synthetic_retrain_config,
+    "bccd": bccd_config,
+    "bccd_retrain": bccd_retrain_config,
     "tiny": tiny_config,
 }
 

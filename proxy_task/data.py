@@ -20,9 +20,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from proxy_task.coco_data import CocoSplit, proxy_split, read_coco_split, read_image, subsample
+from proxy_task.coco_data import (
+    CocoSplit,
+    coco_split_from_document,
+    proxy_split,
+    read_coco_file,
+    read_coco_split,
+    read_image,
+    subsample,
+)
 from proxy_task.config import ProxyTaskConfig
 from proxy_task.synthetic import cache_root, synthetic_dataset
+from proxy_task.voc import voc_split_files, voc_to_coco
 from space.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -132,31 +141,60 @@ def build_image_set(split: CocoSplit, size: int, cache_dir: Path) -> ImageSet:
 
 
 def dataset_root(cfg: ProxyTaskConfig) -> Path:
-    """The COCO-layout root: the built-in dataset (generated on first use) or `data_root`."""
+    """The dataset's root: the built-in dataset (generated on first use) or `data_root`."""
     if cfg.dataset == "synthetic":
         return synthetic_dataset(
             cfg.synthetic_images, cfg.holdout_images, cfg.synthetic_image_size, cfg.synthetic_seed, cfg.cache_dir
         )
     if not cfg.data_root:
-        raise DataError("dataset=coco needs data_root (the directory holding annotations/, train2017/, val2017/)")
+        what = (
+            "annotations/, train2017/, val2017/" if cfg.dataset == "coco" else "Annotations/, JPEGImages/, ImageSets/"
+        )
+        raise DataError(f"dataset={cfg.dataset} needs proxy_task.data_root (the folder holding {what})")
     root = Path(cfg.data_root).expanduser()
     if not root.is_dir():
-        raise DataError(f"COCO root not found: {root}")
+        raise DataError(
+            f"{'COCO' if cfg.dataset == 'coco' else 'VOC'} root not found: {root}; set proxy_task.data_root"
+        )
     return root
 
 
 def data_key(cfg: ProxyTaskConfig) -> str:
     """The fields that determine the data (train/eval images, resolution)."""
-    fields = ["dataset", "data_root", "eval_split", "holdout_images", "split_seed", "train_subsample"]
+    fields = ["dataset", "data_root", "train_split", "eval_split", "holdout_images", "split_seed", "train_subsample"]
     fields += ["eval_subsample", "synthetic_images", "synthetic_seed", "synthetic_image_size", "image_size"]
+    fields += ["train_json", "train_images", "eval_json", "eval_images"]
     return json.dumps({f: getattr(cfg, f) for f in fields}, sort_keys=True)
 
 
-def _read_split(root: Path, split: str) -> CocoSplit:
+def read_split(cfg: ProxyTaskConfig, which: str) -> CocoSplit:
+    """The `which` ("train" or "eval") split of `cfg`'s dataset as COCO records.
+
+    Raises:
+        DataError: the split's files are missing or malformed (one line, names the file).
+    """
+    name = cfg.train_split if which == "train" else cfg.eval_split
     try:
-        return read_coco_split(root, split)
-    except ValueError as e:  # a malformed or foreign annotation file is a data error
+        json_path, images = (cfg.train_json, cfg.train_images) if which == "train" else (cfg.eval_json, cfg.eval_images)
+        if json_path:
+            return read_coco_file(Path(json_path).expanduser(), Path(images).expanduser())
+        if which == "eval" and cfg.train_json:
+            raise DataError(f"eval_split={name} with train_json needs eval_json and eval_images too")
+        root = dataset_root(cfg)
+        if cfg.dataset == "voc":
+            return _read_voc(root, name or which)
+        return read_coco_split(root, {"": "train2017", "val": "val2017"}.get(name, name))
+    except (ValueError, FileNotFoundError) as e:  # a malformed or foreign annotation file is a data error
         raise DataError(str(e)) from None
+
+
+def _read_voc(root: Path, split: str) -> CocoSplit:
+    """A VOC split converted in memory (proxy_task/voc.py; a few hundred files in ~0.1 s)."""
+    doc, report = voc_to_coco(voc_split_files(root, split), root / "JPEGImages")
+    log.info("VOC %s/%s: %s", root.name, split, report.summary())
+    for line in report.details():
+        log.warning("VOC %s/%s:%s", root.name, split, line)
+    return coco_split_from_document(doc, root / "JPEGImages", f"{root}/ImageSets/Main/{split}.txt")
 
 
 def load_proxy_data(cfg: ProxyTaskConfig) -> ProxyData:
@@ -168,14 +206,13 @@ def load_proxy_data(cfg: ProxyTaskConfig) -> ProxyData:
     key = data_key(cfg)
     if key in _PROCESS_CACHE:
         return _PROCESS_CACHE[key]
-    root = dataset_root(cfg)
-    train_split = _read_split(root, "train2017")
+    train_split = read_split(cfg, "train")
     if cfg.eval_split == "proxy":
         train_ids, held_ids = proxy_split([r.image_id for r in train_split.records], cfg.holdout_images, cfg.split_seed)
         eval_split = train_split.subset(held_ids)
         train_split = train_split.subset(train_ids)
     else:
-        eval_split = _read_split(root, "val2017")
+        eval_split = read_split(cfg, "eval")
     train_split = train_split.subset(subsample([r.image_id for r in train_split.records], cfg.train_subsample, 0))
     eval_split = eval_split.subset(subsample([r.image_id for r in eval_split.records], cfg.eval_subsample, 0))
     tensors = cache_root(cfg.cache_dir) / "tensors"

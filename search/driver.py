@@ -109,7 +109,18 @@ def _open_record(run_dir: Path, s: SearchSettings) -> TrialStore:
 
 # Settings that do not change a trial's reward: they may differ when a run is resumed
 # (another machine, another cache, more threads), unless the reward has a latency term.
-_FREE_TASK_KEYS = ("cache_dir", "data_root", "num_threads", "num_workers", "eval_every", "latency_images")
+_FREE_TASK_KEYS = (
+    "cache_dir",
+    "data_root",
+    "train_json",
+    "train_images",
+    "eval_json",
+    "eval_images",
+    "num_threads",
+    "num_workers",
+    "eval_every",
+    "latency_images",
+)
 _LATENCY_KEYS = ("num_threads", "latency_images")
 # Reward settings added to the proxy after records existed, with the value those records
 # were made with: a record that lacks the key was made with that value.
