@@ -169,9 +169,17 @@ def table(rows: list[dict[str, Any]], task: ProxyTaskConfig) -> str:
     lines.append("")
     lines.append(
         f"preset {task.name}: {task.epochs:g} epochs, {task.repeats}@{task.channels}, {task.image_size} px, "
-        f"scored on {'val2017' if task.eval_split == 'val' else 'the proxy split'}; std over seeds (n-1)."
+        f"scored on {_eval_name(task)}; std over seeds (n-1)."
     )
     return "\n".join(lines) + "\n"
+
+
+def _eval_name(task: ProxyTaskConfig) -> str:
+    if task.eval_split == "proxy":
+        return "the proxy split"
+    if task.dataset == "voc":
+        return f"{Path(task.data_root).name} {task.eval_split}"
+    return "val2017" if task.eval_split == "val" else task.eval_split
 
 
 def _write_json(path: Path, payload: dict) -> None:

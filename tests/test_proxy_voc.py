@@ -2,6 +2,7 @@
 hand-made broken inputs."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,26 @@ def test_search_cli_on_a_bad_voc_root_is_one_line(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("error: proxy_task data: VOC root not found")
+
+
+@pytest.mark.slow
+def test_search_on_bccd_and_on_a_converted_coco_pair(tmp_path):
+    """`python -m search.run proxy_task=bccd` on the shipped images (smaller and shorter here),
+    then the same search on the COCO file that voc2coco writes, as the README shows."""
+    small = ["proxy_task.image_size=64", "proxy_task.backbone_pretrain_steps=4", "proxy_task.epochs=0.3",
+             "proxy_task.eval_subsample=12", "proxy_task.repeats=1", "proxy_task.channels=8",
+             "num_trials=2", "concurrency=1", "wandb.mode=disabled", f"storage_path={tmp_path}"]  # fmt: skip
+    env = {**os.environ, "NASFPN_CACHE": str(tmp_path / "cache")}
+    run = [sys.executable, "-m", "search.run", "proxy_task=bccd"]
+    r = subprocess.run([*run, "name=voc", *small], capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2/2 trials trained" in r.stdout and (tmp_path / "voc" / "best_genotype.json").is_file()
+    train = tmp_path / "train.json"
+    assert _cli(BCCD, "--split", "train", "--out", train).returncode == 0
+    pair = ["proxy_task.dataset=coco", f"proxy_task.train_json={train}", f"proxy_task.train_images={BCCD / 'JPEGImages'}",
+            "proxy_task.eval_split=proxy", "proxy_task.holdout_images=20"]  # fmt: skip
+    r = subprocess.run(
+        [*run, "name=coco", *small, *pair], capture_output=True, text=True, timeout=600, cwd=ROOT, env=env
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2/2 trials trained" in r.stdout
