@@ -1,0 +1,56 @@
+"""The README's commands and links work on a fresh clone: modules exist, search overrides
+compose, linked files exist (docs pages' links too)."""
+
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from search.config import register_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _commands() -> list[list[str]]:
+    """Every `python -m ...` command of the README's bash blocks, continuation lines joined."""
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #")[0].strip()
+            if re.match(r"(\.venv/bin/)?python -m ", line):
+                out.append(shlex.split(line.split("&&")[-1]))
+    return out
+
+
+COMMANDS = _commands()
+
+
+def test_the_readme_has_commands():
+    assert len(COMMANDS) >= 20 and any(c[2] == "search.run" for c in COMMANDS)
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=[" ".join(c[2:4]) for c in COMMANDS])
+def test_each_module_exists(cmd):
+    assert cmd[1] == "-m" and importlib.util.find_spec(cmd[2]) is not None, cmd[2]
+
+
+SEARCHES = [c[3:] for c in COMMANDS if c[2] == "search.run" and "--help" not in c]
+
+
+@pytest.mark.parametrize("overrides", SEARCHES, ids=[" ".join(o)[:60] for o in SEARCHES])
+def test_each_search_command_composes(overrides):
+    register_configs()
+    with initialize_config_module(version_base=None, config_module="search.conf"):
+        compose("search", overrides=overrides)  # an unknown key, group option or bad type raises
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+def test_relative_links_point_at_files(page):
+    text = page.read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    missing = [t for t in targets if "://" not in t and not (page.parent / t).exists()]
+    assert not missing, f"{page.name} links to missing files: {missing}"
