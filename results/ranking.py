@@ -74,8 +74,10 @@ def pick_rank(records: Sequence[TrialRecord], rank: int) -> RankedArchitecture:
 
 
 def _num(x: object) -> str:
-    # AP as a fraction (0.3921) or in percent (39.21); "-" when the metric is missing.
-    if not isinstance(x, (int, float)) or isinstance(x, bool):
+    # AP as a fraction (0.3921) or in percent (39.21); "-" when the metric is missing, or
+    # negative: COCO evaluation reports -1 for an area range with no ground-truth box (APl
+    # of images without large objects), which is an absent value, not a score.
+    if not isinstance(x, (int, float)) or isinstance(x, bool) or x < 0:
         return "-"
     return f"{x:.4f}" if abs(x) < 10 else f"{x:.2f}"
 

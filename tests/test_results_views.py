@@ -214,3 +214,14 @@ def test_plot_by_strategy(runs: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "agg.png"
     assert main(["plot", str(runs[0]), str(runs[1]), "--by-strategy", "--window", "5", "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == PNG_MAGIC and out.stat().st_size > 10_000
+
+
+def test_coco_minus_one_is_shown_as_absent() -> None:
+    # pycocotools reports -1 for an area range without ground truth (no large objects)
+    from results.ranking import RankedArchitecture, table_row
+
+    g = load_builtin("fpn")
+    r = TrialRecord.from_genotype(g, trial_id="t", step=0, policy_version=0, reward=0.25, status="ok",
+                                  metrics={"ap": 0.25, "aps": 0.0, "apm": 0.31, "apl": -1.0}, strategy="ppo")  # fmt: skip
+    cells = table_row(RankedArchitecture(1, r, 0, 1))
+    assert cells[1:8] == ("0.2500", "0.2500", "-", "-", "0.0000", "0.3100", "-")
