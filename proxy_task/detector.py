@@ -4,9 +4,10 @@ From torchvision: `RetinaNet` (its matcher, box coder, and the steps of its
 `postprocess_detections`: score threshold, top-k, box decoding, clipping, batched NMS, here
 run batched over images), `RetinaNetHead` with BN after every conv (`norm_layer`, as the
 paper), `AnchorGenerator`, `sigmoid_focal_loss` (`focal_loss="torchvision"`). Ours: the neck
-(space.pyramid.NASFPN), anytime heads, a batched loss with the paper's focal gamma
-(torchvision's head loss fixes gamma = 2 and loops over images) whose targets are built once
-per step for all exits, and a fused focal loss (proxy_task.focal).
+(`space.neck.build_neck`, the builder torchvision's detectors get it from too), anytime
+heads, a batched loss with the paper's focal gamma (torchvision's head loss fixes gamma = 2
+and loops over images) whose targets are built once per step for all exits, and a fused
+focal loss (proxy_task.focal).
 
 Inputs are batched, normalised tensors of one size (the data pipeline letterboxes every
 image to the proxy resolution), or cached backbone features when the backbone is frozen.
@@ -29,7 +30,7 @@ from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, sigmoid_f
 from proxy_task.config import FOCAL_LOSSES
 from proxy_task.focal import sigmoid_focal_loss_sum
 from space.genotype import Genotype
-from space.pyramid import NASFPN
+from space.neck import build_neck
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -89,7 +90,8 @@ class NASFPNRetinaNet(RetinaNet):
 
     Args:
         backbone: image -> [C3, C4, C5]; None when the model is fed cached features.
-        neck: the NASFPN pyramid (levels 3..7); any module [C3, C4, C5] -> [P3..P7] with one head.
+        neck: the genotype pyramid (`space.neck.NASFPNNeck`, levels 3..7); any module
+            [C3, C4, C5] -> [P3..P7] with one head.
         heads: one head (plain) or one per repeat (anytime detection).
         eval_exit: the repeat whose head detects at evaluation (-1: the last).
         focal_loss: "fused" (proxy_task.focal) or "torchvision" (its op chain; the same loss
@@ -337,7 +339,7 @@ def build_detector(
     anchor_gen = make_anchor_generator(anchor_scale, anchor_octaves, anchor_ratios)
     if init_seed is not None:
         torch.manual_seed(init_seed * 1000 + 1)
-    neck = NASFPN(genotype, list(in_channels), channels, repeats, separable, dropblock_prob, dropblock_size)
+    neck = build_neck(genotype, in_channels, channels, repeats, separable, dropblock_prob, dropblock_size)
     if init_seed is not None:
         torch.manual_seed(init_seed * 1000 + 2)
     num_anchors = anchor_gen.num_anchors_per_location()[0]
