@@ -1,15 +1,19 @@
 """Command line for looking at a search's trial record.
 
     python -m results top RUN [--k 10]
-    python -m results export RUN --out best.json [--rank N]
+    python -m results export SOURCE --out best.json [--rank N]
+    python -m results export SOURCE --format {torch,onnx} --out pyramid.pt2 [--repeats 7 --channels 256]
+        [--in-channels 512 1024 2048 | --backbone resnet50] [--size 640 640] [--dynamic] [--separable]
     python -m results plot RUN [RUN ...] [--out progress.png] [--window 50]
     python -m results compare RUN [RUN ...] [--budgets 20 40 80] [--last 20] [--out compare.md]
     python -m results report RUN [--out DIR] [--k 10]
     python -m results recover RUN --out recovered.sqlite
 
-RUN is a run directory holding trials.sqlite, or the .sqlite file itself. A failure the
-user can fix (missing run, damaged record, empty run, rank out of range, bad argument)
-prints one line on stderr and exits with code 2.
+RUN is a run directory holding trials.sqlite, or the .sqlite file itself; SOURCE is a RUN, a
+genotype JSON file or a built-in genotype ('paper', 'fpn'). A failure the user can fix
+(missing run, damaged record, empty run, rank out of range, bad genotype file, unsupported
+backbone, a size the export cannot take, bad argument) prints one line on stderr and exits
+with code 2.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import NoReturn
 
 from results.compare import compare_table, strategy_table
 from results.errors import ResultsError
-from results.export import export_genotype
+from results.export import FORMATS, export_genotype, export_pyramid
 from results.plots import plot_progress, plot_strategies
 from results.ranking import rank_architectures, text_table
 from results.recover import recover_record
@@ -54,10 +58,23 @@ def _parser() -> argparse.ArgumentParser:
     top = sub.add_parser("top", help="table of the best architectures")
     top.add_argument("run", help=run_help)
     top.add_argument("--k", type=_positive, default=10, help="how many (default 10)")
-    exp = sub.add_parser("export", help="write the genotype of a ranked architecture as JSON")
-    exp.add_argument("run", help=run_help)
-    exp.add_argument("--out", required=True, help="genotype JSON file to write")
+    exp = sub.add_parser("export", help="write a ranked architecture as genotype JSON, or its pyramid as a model")
+    exp.add_argument("run", metavar="source", help=f"{run_help}, a genotype JSON file, or 'paper' / 'fpn'")
+    exp.add_argument("--out", required=True, help="file to write (.json, .pt2 or .onnx)")
     exp.add_argument("--rank", type=_positive, default=1, help="1 = best (default)")
+    fmt_help = "json (default): the genotype; torch: a torch.export program; onnx: an ONNX model (extra 'onnx')"
+    exp.add_argument("--format", choices=FORMATS, default="json", help=fmt_help)
+    exp.add_argument("--repeats", type=_positive, default=7, help="N of the N@C pyramid (default 7)")
+    exp.add_argument("--channels", type=_positive, default=256, help="C of the N@C pyramid (default 256)")
+    exp.add_argument("--separable", action="store_true", help="NAS-FPNLite separable convs")
+    widths_help = "widths of the backbone's C3.. that feed the pyramid (default ResNet-50's: 512 1024 2048)"
+    exp.add_argument("--in-channels", type=_positive, nargs="+", default=[512, 1024, 2048], help=widths_help)
+    backbone_help = "a torchvision backbone to export with the pyramid (image in), e.g. resnet50"
+    exp.add_argument("--backbone", default=None, help=backbone_help)
+    size_help = "input image size (default 640 640)"
+    exp.add_argument("--size", type=_positive, nargs=2, default=[640, 640], metavar=("H", "W"), help=size_help)
+    dynamic_help = "any height and width that are multiples of 128 and at least 256 (traced at --size)"
+    exp.add_argument("--dynamic", action="store_true", help=dynamic_help)
     plot = sub.add_parser("plot", help="progress figure of one or several runs")
     plot.add_argument("runs", nargs="+", metavar="run", help=run_help)
     plot.add_argument("--out", default="progress.png", help=f"figure file {PLOT_FORMATS} (default progress.png)")
@@ -104,6 +121,29 @@ def _plot(args: argparse.Namespace) -> None:
     print(draw(load_runs(args.runs), args.out, window=args.window))
 
 
+def _export(args: argparse.Namespace) -> None:
+    if args.format == "json":
+        print(export_genotype(args.run, args.out, rank=args.rank))
+        return
+    path, diffs = export_pyramid(
+        args.run,
+        args.out,
+        args.format,
+        args.rank,
+        repeats=args.repeats,
+        channels=args.channels,
+        separable=args.separable,
+        in_channels=args.in_channels,
+        backbone=args.backbone,
+        size=tuple(args.size),
+        dynamic=args.dynamic,
+    )
+    check = "not read back (onnxruntime is not installed)"
+    if diffs is not None:
+        check = "max |export - PyTorch| per level " + " ".join(f"{d:.1e}" for d in diffs)
+    print(f"{path}  ({check})")
+
+
 def _report(args: argparse.Namespace) -> None:
     out = args.out or record_path(args.run).parent / "report"
     print(write_report(args.run, out, k=args.k))
@@ -116,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "top":
             _top(args)
         elif args.command == "export":
-            print(export_genotype(args.run, args.out, rank=args.rank))
+            _export(args)
         elif args.command == "recover":
             kept = recover_record(record_path(args.run), args.out)
             print(f"{len(kept)} records salvaged into {args.out}")
