@@ -17,6 +17,7 @@ H = 128 (k = 1). The ONNX model takes any size at run time; the program checks k
 from __future__ import annotations
 
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,17 +136,19 @@ def export_onnx(
         raise ExportError("ONNX export needs the optional packages: pip install 'nasfpn[onnx]'") from None
     flat = _Flat(model, list(inputs)).eval()
     shapes = _shapes(genotype, inputs, dynamic)
-    torch.onnx.export(
-        flat,
-        tuple(inputs.values()),
-        str(path),
-        input_names=list(inputs),
-        output_names=level_names(genotype),
-        dynamic_shapes=shapes,
-        dynamo=True,
-        external_data=False,  # one file; the weights of a 7@256 pyramid are far below ONNX's 2 GB
-        verbose=False,
-    )
+    with warnings.catch_warnings():  # every input shares the one `batch` dim: the exporter says so, harmlessly
+        warnings.filterwarnings("ignore", message=".*shares the same shape constraints")
+        torch.onnx.export(
+            flat,
+            tuple(inputs.values()),
+            str(path),
+            input_names=list(inputs),
+            output_names=level_names(genotype),
+            dynamic_shapes=shapes,
+            dynamo=True,
+            external_data=False,  # one file; the weights of a 7@256 pyramid are far below ONNX's 2 GB
+            verbose=False,
+        )
     return Path(path)
 
 
