@@ -28,6 +28,9 @@ def test_neck_is_the_pyramid_with_named_levels():
     assert [tuple(p.shape[-2:]) for p in out.values()] == [(12, 13), (6, 7), (3, 4), (2, 2), (1, 1)]
     for got, want in zip(out.values(), expected):
         assert torch.equal(got, want)  # same initialisation, same computation
+    with torch.no_grad():
+        as_list = neck(feats)  # a list in, a list out: what the proxy detector passes
+    assert all(torch.equal(a, b) for a, b in zip(as_list, expected))
 
 
 def test_backbone_widths_and_unsupported_names():
