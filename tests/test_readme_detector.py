@@ -24,8 +24,9 @@ def readme_example() -> str:
 
 @pytest.mark.slow
 def test_readme_detector_example_runs(tmp_path, nasfpn_cache):
-    # run from a copy of the repository root's layout: its docs/, nothing written into the repository
+    # run from a copy of the repository root's layout: its docs/ and data/, nothing written into the repository
     (tmp_path / "docs").symlink_to(REPO / "docs")
+    (tmp_path / "data").symlink_to(REPO / "data")
     script = tmp_path / "example.py"
     script.write_text(readme_example() + "\nprint([tuple(p.shape) for p in levels], sorted(detections))\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "NASFPN_CACHE": nasfpn_cache}
