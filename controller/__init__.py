@@ -5,14 +5,26 @@ regularized evolution. All speak ask/tell (`Strategy`) and see decisions and rew
     sample = strategy.ask()            # sample.genotype, sample.id
     strategy.tell(sample, reward)      # any order, any time; None = failed trial
     torch.save(strategy.state_dict(), path)
+
+A strategy's options are one frozen dataclass (`PPOOptions`, ... in `controller.options`);
+`build` makes it from keyword arguments, `PPO(space, PPOOptions(lr=1e-3))` is the same.
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from typing import Any
 
 from controller.evolution import RegularizedEvolution
+from controller.options import (
+    PRESETS,
+    EvolutionOptions,
+    PolicyGradientOptions,
+    PPOOptions,
+    RandomOptions,
+    ReinforceOptions,
+    StrategyOptions,
+)
 from controller.policy import LSTMPolicy, PolicySampler
 from controller.ppo import PPO
 from controller.random_search import RandomSearch
@@ -28,58 +40,55 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "evolution": RegularizedEvolution,
 }
 
-# Named option sets beside each strategy's defaults (Hydra: `controller=ppo_paper`).
-# ppo_paper: NASNet's schedule (the published reference for the paper's controller), sized
-# for cluster searches of thousands of samples: at a few hundred it leaves the policy uniform.
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "ppo_paper": (
-        "ppo",
-        {
-            "lr": 3.5e-4,
-            "batch_size": 20,
-            "ppo_epochs": 10,
-            "baseline_decay": 0.95,
-            "tanh_constant": None,
-            "normalize_advantage": False,
-            "elite_steps": 0,
-            "learn_cached": True,
-        },
-    ),
-}
-
 
 def default_options(name: str) -> dict[str, Any]:
-    """The keyword options of strategy `name`'s constructor with their defaults, in order
-    (the shared ones, `seed` and `failure_reward`, included)."""
-    params = inspect.signature(STRATEGIES[name].__init__).parameters.values()
-    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    """The options of strategy `name` with their defaults, in order (the shared ones,
+    `failure_reward` and `seed`, first). Raises KeyError for an unknown name."""
+    return dataclasses.asdict(STRATEGIES[name].options_type())
+
+
+def preset(name: str) -> tuple[str, dict[str, Any]]:
+    """The strategy of `PRESETS[name]` and the options it sets away from that strategy's
+    defaults, as `build` takes them. Raises KeyError for an unknown preset."""
+    options = PRESETS[name]
+    strategy = next(n for n, s in STRATEGIES.items() if s.options_type is type(options))
+    defaults = default_options(strategy)
+    return strategy, {k: v for k, v in dataclasses.asdict(options).items() if v != defaults[k]}
 
 
 def build(name: str, space: SearchSpace | None = None, **options: Any) -> Strategy:
     """A strategy by name (ppo, reinforce, random, evolution) over `space` (paper space if None).
 
-    Options are the strategy's keyword arguments (e.g. lr, batch_size, seed).
+    Options are the fields of the strategy's options dataclass (e.g. lr, batch_size, seed).
 
     Raises:
-        ValueError: unknown name.
+        ValueError: unknown name, or an option out of its range.
         TypeError: an option the strategy does not take.
     """
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}, expected one of {sorted(STRATEGIES)}")
-    return STRATEGIES[name](space if space is not None else SearchSpace(), **options)
+    strategy = STRATEGIES[name]
+    return strategy(space if space is not None else SearchSpace(), strategy.options_type(**options))
 
 
 __all__ = [
     "PPO",
     "PRESETS",
     "STRATEGIES",
+    "EvolutionOptions",
     "LSTMPolicy",
+    "PPOOptions",
+    "PolicyGradientOptions",
     "PolicySampler",
+    "RandomOptions",
     "RandomSearch",
     "RegularizedEvolution",
     "Reinforce",
+    "ReinforceOptions",
     "Sample",
     "Strategy",
+    "StrategyOptions",
     "build",
     "default_options",
+    "preset",
 ]

@@ -14,6 +14,7 @@ from collections import deque
 from typing import Any
 
 from controller.mutation import mutate
+from controller.options import EvolutionOptions
 from controller.sample import Sample
 from controller.strategy import Strategy
 from space import SearchSpace
@@ -23,35 +24,24 @@ class RegularizedEvolution(Strategy):
     """Tournament selection, one-decision mutation, oldest removed."""
 
     name = "evolution"
+    options: EvolutionOptions
+    options_type = EvolutionOptions
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        *,
-        population_size: int = 50,
-        sample_size: int = 10,
-        failure_reward: float = 0.0,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(space, failure_reward=failure_reward, seed=seed)
-        if not 1 <= sample_size <= population_size:
-            raise ValueError(f"need 1 <= sample_size <= population_size, got {sample_size}, {population_size}")
-        self.population_size = int(population_size)
-        self.sample_size = int(sample_size)
-        self.options.update(population_size=self.population_size, sample_size=self.sample_size)
+    def __init__(self, space: SearchSpace, options: EvolutionOptions | None = None) -> None:
+        super().__init__(space, options)
         # (sample id, actions, reward), oldest first
         self.population: deque[tuple[int, tuple[int, ...], float]] = deque()
 
     def _propose(self) -> tuple[list[int], list[float], int, int | None]:
-        if len(self.population) < self.population_size:
+        if len(self.population) < self.options.population_size:
             return self.space.encode(self.space.sample(self.rng)), [], 0, None
-        contestants = self.rng.sample(range(len(self.population)), self.sample_size)
+        contestants = self.rng.sample(range(len(self.population)), self.options.sample_size)
         parent_id, parent_actions, _ = max((self.population[k] for k in contestants), key=lambda m: m[2])
         return mutate(self.space, parent_actions, self.rng), [], 0, parent_id
 
     def _learn(self, sample: Sample, reward: float, *, failed: bool, cached: bool) -> None:
         self.population.append((sample.id, sample.actions, reward))
-        if len(self.population) > self.population_size:
+        if len(self.population) > self.options.population_size:
             self.population.popleft()
 
     def _extra_stats(self) -> dict[str, Any]:

@@ -27,10 +27,11 @@ import copy
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from controller.options import PolicyGradientOptions, StrategyOptions
 from controller.policy import LSTMPolicy, PolicySampler
 from controller.sample import Sample
 from controller.strategy import Strategy
@@ -57,73 +58,26 @@ def _one_thread() -> Iterator[None]:
 
 
 class PolicyGradientStrategy(Strategy):
-    """Base of `PPO` and `Reinforce`; subclasses define `_loss`."""
+    """Base of `PPO` and `Reinforce`; subclasses define `_update` and their `options_type`."""
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        *,
-        lr: float,
-        batch_size: int,
-        entropy_weight: float,
-        baseline_decay: float,
-        temperature: float,
-        tanh_constant: float | None,
-        hidden_size: int,
-        num_layers: int,
-        grad_clip: float | None,
-        normalize_advantage: bool,
-        elite_size: int,
-        elite_steps: int,
-        learn_cached: bool,
-        decision_order: str,
-        distance_bias: bool,
-        failure_reward: float,
-        seed: int,
-    ) -> None:
-        super().__init__(space, failure_reward=failure_reward, seed=seed)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
-        if elite_size < 0 or elite_steps < 0 or (elite_steps > 0 and elite_size == 0):
-            raise ValueError(f"need elite_size >= 1 when elite_steps > 0, got {elite_size}, {elite_steps}")
-        self.options.update(
-            lr=float(lr),
-            batch_size=int(batch_size),
-            entropy_weight=float(entropy_weight),
-            baseline_decay=float(baseline_decay),
-            temperature=float(temperature),
-            tanh_constant=None if tanh_constant is None else float(tanh_constant),
-            hidden_size=int(hidden_size),
-            num_layers=int(num_layers),
-            grad_clip=None if grad_clip is None else float(grad_clip),
-            normalize_advantage=bool(normalize_advantage),
-            elite_size=int(elite_size),
-            elite_steps=int(elite_steps),
-            learn_cached=bool(learn_cached),
-            decision_order=str(decision_order),
-            distance_bias=bool(distance_bias),
-        )
+    options: PolicyGradientOptions
+    options_type: ClassVar[type[StrategyOptions]] = PolicyGradientOptions
+
+    def __init__(self, space: SearchSpace, options: PolicyGradientOptions | None = None) -> None:
+        """Raises ValueError for a policy the options do not allow (see `LSTMPolicy`)."""
+        super().__init__(space, options)
+        o = self.options
         self.policy = LSTMPolicy(
             space,
-            hidden_size,
-            num_layers,
-            temperature,
-            tanh_constant,
-            seed=seed,
-            decision_order=decision_order,
-            distance_bias=distance_bias,
+            o.hidden_size,
+            o.num_layers,
+            o.temperature,
+            o.tanh_constant,
+            seed=o.seed,
+            decision_order=o.decision_order,
+            distance_bias=o.distance_bias,
         )
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=lr)
-        self.batch_size = int(batch_size)
-        self.entropy_weight = float(entropy_weight)
-        self.baseline_decay = float(baseline_decay)
-        self.grad_clip = grad_clip
-        self.normalize_advantage = bool(normalize_advantage)
-        self.elite_size = int(elite_size)
-        self.elite_steps = int(elite_steps)
-        self.learn_cached = bool(learn_cached)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=o.lr)
         self.baseline: float | None = None
         self._moments = [0, 0.0, 0.0]  # Welford count, mean, sum of squared deviations of trained rewards
         self._elite: list[dict[str, Any]] = []  # {"actions", "reward", "hash"}, best first, unique hashes
@@ -146,7 +100,7 @@ class PolicyGradientStrategy(Strategy):
         return log_probs[0].tolist(), self.policy_version
 
     def _learn(self, sample: Sample, reward: float, *, failed: bool, cached: bool) -> None:
-        if cached and not self.learn_cached:
+        if cached and not self.options.learn_cached:
             return
         if self.baseline is None:
             if failed:
@@ -155,18 +109,19 @@ class PolicyGradientStrategy(Strategy):
         if not failed:
             self._add_moment(reward)  # first, so the second reward already has a scale
         advantage = reward - self.baseline
-        if self.normalize_advantage:
+        if self.options.normalize_advantage:
             scale = self._reward_scale()
             if scale is None:  # all trained rewards so far are equal
                 advantage = -3.0 if advantage < 0 else 0.0
             else:
                 advantage = max(-3.0, min(3.0, advantage / scale))
         if not failed:
-            self.baseline = self.baseline_decay * self.baseline + (1.0 - self.baseline_decay) * reward
-            if self.elite_size and not cached:
+            decay = self.options.baseline_decay
+            self.baseline = decay * self.baseline + (1.0 - decay) * reward
+            if self.options.elite_size and not cached:
                 self._add_elite(sample, reward)
         self._buffer.append({"sample": sample.to_dict(), "reward": reward, "advantage": advantage})
-        if len(self._buffer) >= self.batch_size:
+        if len(self._buffer) >= self.options.batch_size:
             self._run_update()
 
     def _add_moment(self, reward: float) -> None:
@@ -188,7 +143,7 @@ class PolicyGradientStrategy(Strategy):
             return
         self._elite.append({"actions": list(sample.actions), "reward": reward, "hash": key})
         self._elite.sort(key=lambda e: -e["reward"])  # stable: ties keep the earlier
-        del self._elite[self.elite_size :]
+        del self._elite[self.options.elite_size :]
 
     def _run_update(self) -> None:
         start = time.perf_counter()
@@ -200,7 +155,7 @@ class PolicyGradientStrategy(Strategy):
         distances = self.policy.distances(actions.tolist())  # (T, B, C)
         with _one_thread():
             loss, entropy = self._update(actions, (masks, distances), old_log_probs, advantages)
-            if self.elite_steps:
+            if self.options.elite_steps:
                 self._imitate_elite()
         self.policy_version += 1
         self._sampler = self.policy.sampler()
@@ -210,8 +165,8 @@ class PolicyGradientStrategy(Strategy):
         """One optimizer step on `loss`, with gradient-norm clipping."""
         self.optimizer.zero_grad()
         loss.backward()
-        if self.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
+        if self.options.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.options.grad_clip)
         self.optimizer.step()
 
     def _imitate_elite(self) -> None:
@@ -219,7 +174,7 @@ class PolicyGradientStrategy(Strategy):
         actions = torch.tensor([e["actions"] for e in self._elite])  # (E, T)
         masks = self.policy.masks(actions.tolist())  # (T, E, C)
         distances = self.policy.distances(actions.tolist())  # (T, E, C)
-        for _ in range(self.elite_steps):
+        for _ in range(self.options.elite_steps):
             log_probs, _ = self.policy.log_probs(actions, masks, distances)  # (E, T)
             self._step(-log_probs.sum(1).mean())
 

@@ -8,18 +8,16 @@ uniform over sorted pairs. The sample's actions are the sorted (canonical) ones.
 
 from __future__ import annotations
 
+from controller.options import RandomOptions
 from controller.sample import Sample
 from controller.strategy import Strategy
-from space import SearchSpace
 
 
 class RandomSearch(Strategy):
     """Uniform sampling; rewards are only counted."""
 
     name = "random"
-
-    def __init__(self, space: SearchSpace, *, failure_reward: float = 0.0, seed: int = 0) -> None:
-        super().__init__(space, failure_reward=failure_reward, seed=seed)
+    options_type = RandomOptions
 
     def _propose(self) -> tuple[list[int], list[float], int, int | None]:
         return self.space.encode(self.space.sample(self.rng)), [], 0, None

@@ -10,11 +10,13 @@ as the original would have.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+from controller.options import StrategyOptions
 from controller.sample import Sample
 from space import SearchSpace
 
@@ -50,17 +52,26 @@ def space_signature(space: SearchSpace) -> list[list[Any]]:
 class Strategy:
     """Base class: ids, outstanding samples, failure rewards, counters, state.
 
-    Subclasses implement `_propose` (choose actions), `_learn` (use one reward) and, if
-    they hold more state, `_extra_state` / `_load_extra_state` / `_extra_stats`.
+    Subclasses set `name` and `options_type` (the dataclass of their options) and implement
+    `_propose` (choose actions), `_learn` (use one reward) and, if they hold more state,
+    `_extra_state` / `_load_extra_state` / `_extra_stats`.
     """
 
     name = "strategy"
+    options_type: ClassVar[type[StrategyOptions]] = StrategyOptions
 
-    def __init__(self, space: SearchSpace, *, failure_reward: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, options: StrategyOptions | None = None) -> None:
+        """`options` None: the defaults of `options_type`.
+
+        Raises:
+            TypeError: `options` are another strategy's (their own options would go unread).
+        """
+        options = self.options_type() if options is None else options
+        if type(options) is not self.options_type:
+            raise TypeError(f"{type(self).__name__} takes {self.options_type.__name__}, got {type(options).__name__}")
         self.space = space
-        self.failure_reward = float(failure_reward)
-        self.options: dict[str, Any] = {"failure_reward": self.failure_reward, "seed": int(seed)}
-        self.rng = random.Random(seed)
+        self.options = options
+        self.rng = random.Random(options.seed)
         self._next_id = 0
         self._pending: dict[int, Sample] = {}
         self._num_told = 0
@@ -118,7 +129,7 @@ class Strategy:
         if stored.actions != tuple(sample.actions):
             raise ValueError(f"sample {sample.id} does not match the sample this strategy handed out with that id")
         if failed or reward is None:
-            value = self.failure_reward
+            value = float(self.options.failure_reward)
             self._num_failed += 1
         else:
             value = float(reward)
@@ -159,7 +170,7 @@ class Strategy:
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
             "strategy": self.name,
-            "options": dict(self.options),
+            "options": dataclasses.asdict(self.options),
             "space": space_signature(self.space),
             "rng": rng_state(self.rng),
             "next_id": self._next_id,
@@ -183,10 +194,11 @@ class Strategy:
             raise ValueError(f"state is of strategy {state['strategy']!r}, this one is {self.name!r}")
         if state["space"] != space_signature(self.space):
             raise ValueError("state was saved for a different search space")
+        options = dataclasses.asdict(self.options)
         differ = sorted(
             k
-            for k in set(state["options"]) | set(self.options)
-            if k not in _FREE_OPTIONS and state["options"].get(k) != self.options.get(k)
+            for k in set(state["options"]) | set(options)
+            if k not in _FREE_OPTIONS and state["options"].get(k) != options.get(k)
         )
         if differ:
             raise ValueError(f"state was saved with different options: {differ}")

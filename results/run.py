@@ -50,7 +50,7 @@ class Run:
 
 @functools.cache
 def _defaults(strategy: str) -> dict[str, Any]:
-    """Keyword options of a strategy with their defaults ({} if this code has no such strategy)."""
+    """The options of a strategy with their defaults ({} if this code has no such strategy)."""
     import controller  # torch: imported only when a record names its strategy
 
     return controller.default_options(strategy) if strategy in controller.STRATEGIES else {}

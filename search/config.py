@@ -2,8 +2,8 @@
 
 Groups: `controller` (ppo, reinforce, random, evolution, and the named option sets of
 `controller.PRESETS`, e.g. ppo_paper), `proxy_task` (synthetic,
-coco_paper, coco_retrain, tiny). Controller option schemas are generated from the
-strategies' keyword arguments, so a default lives in one place (the strategy).
+coco_paper, coco_retrain, tiny). A controller option's schema is its strategy's options
+dataclass (`controller.options`), so an option and its default are spelled in one place.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import controller
 import proxy_task.config
 from space import SearchSpace
 
-# set by the top-level config and passed to every strategy
-_SHARED_OPTIONS = ("failure_reward", "seed")
+# the options of every strategy (failure_reward, seed): set by the top-level config, not per strategy
+_SHARED_OPTIONS = frozenset(f.name for f in dataclasses.fields(controller.StrategyOptions))
 
 
 def _optional(tp: Any) -> Any:
@@ -34,12 +34,15 @@ def _optional(tp: Any) -> Any:
 
 
 def controller_schema(name: str) -> type:
-    """A dataclass of the keyword options of strategy `name`, with their defaults."""
-    hints = typing.get_type_hints(controller.STRATEGIES[name].__init__)
+    """Hydra's schema of `controller=<name>`: the strategy's options dataclass with its
+    `name` added and the shared options left out (a plain mutable copy: OmegaConf needs
+    Optional[X] for `X | None`, and merges overrides into it)."""
+    options_type = controller.STRATEGIES[name].options_type
+    hints = typing.get_type_hints(options_type)
     fields: list[tuple[str, Any, Any]] = [("name", str, field(default=name))]
-    for key, default in controller.default_options(name).items():
-        if key not in _SHARED_OPTIONS:
-            fields.append((key, _optional(hints[key]), field(default=default)))
+    for f in dataclasses.fields(options_type):
+        if f.name not in _SHARED_OPTIONS:
+            fields.append((f.name, _optional(hints[f.name]), field(default=f.default)))
     return dataclasses.make_dataclass(f"{name.capitalize()}Config", fields)
 
 
@@ -133,7 +136,8 @@ def register_configs() -> ConfigStore:
     cs.store(name="search_schema", node=SearchConfig)
     for name in controller.STRATEGIES:
         cs.store(group="controller", name=name, node=controller_schema(name))
-    for preset, (name, options) in controller.PRESETS.items():
+    for preset in controller.PRESETS:
+        name, options = controller.preset(preset)
         cs.store(group="controller", name=preset, node=controller_schema(name)(**options))
     proxy_task.config.register_configs(cs)
     return cs

@@ -78,11 +78,13 @@ def test_policy_gradient_options_are_checked():
 
 
 def test_paper_preset_is_nasnet_schedule():
-    name, options = controller.PRESETS["ppo_paper"]
+    name, options = controller.preset("ppo_paper")
     strategy = controller.build(name, SPACE, **options)
-    assert strategy.options["lr"] == 3.5e-4 and strategy.batch_size == 20
-    assert strategy.baseline_decay == 0.95 and strategy.options["tanh_constant"] is None
-    assert strategy.learn_cached and not strategy.normalize_advantage and strategy.elite_steps == 0
+    assert strategy.options == controller.PRESETS["ppo_paper"]
+    assert strategy.options.lr == 3.5e-4 and strategy.options.batch_size == 20
+    assert strategy.options.baseline_decay == 0.95 and strategy.options.tanh_constant is None
+    assert strategy.options.learn_cached and not strategy.options.normalize_advantage
+    assert strategy.options.elite_steps == 0 and strategy.options.ppo_epochs == 10
 
 
 def test_paper_preset_is_a_hydra_controller_option(tmp_path):
@@ -92,6 +94,6 @@ def test_paper_preset_is_a_hydra_controller_option(tmp_path):
     cfg = compose_search(tmp_path, "controller=ppo_paper", "controller.lr=1e-4")
     name, options = controller_options(cfg["controller"])
     assert name == "ppo" and options["batch_size"] == 20 and options["lr"] == 1e-4
-    assert controller.build(name, SPACE, **options).options["tanh_constant"] is None
+    assert controller.build(name, SPACE, **options).options.tanh_constant is None
     default = compose_search(tmp_path, "controller=ppo")["controller"]
     assert default["batch_size"] == 5 and default["tanh_constant"] == 2.5

@@ -122,4 +122,4 @@ def test_learns_an_easy_landscape_in_a_few_updates(name, options):
     first, last = sum(rewards[:5]) / 5, sum(rewards[-20:]) / 20  # the first 5: before any update
     assert first < 0.75
     assert last > 0.8, (first, last)
-    assert strategy.stats()["policy_version"] == 160 // strategy.batch_size
+    assert strategy.stats()["policy_version"] == 160 // strategy.options.batch_size
