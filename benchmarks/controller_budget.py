@@ -56,7 +56,7 @@ def parse_variant(text: str) -> tuple[str, str, dict[str, object]]:
     name, _, rest = text.partition(":")
     options: dict[str, object] = {}
     if name in controller.PRESETS:
-        name, options = controller.PRESETS[name][0], dict(controller.PRESETS[name][1])
+        name, options = controller.preset(name)
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
         options[key] = _value(value)

@@ -44,4 +44,4 @@ def test_budget_simulation_counts_trainings_and_cache_hits(fitted):
     run = run_search(name, options, landscape, seed=0, trainings=40, workers=2)
     assert len(run.values) == len(run.observed) == 40 and run.unique <= 40
     assert picked(run, 40) == run.values[int(np.argmax(run.observed))]
-    assert parse_variant("ppo_paper")[1:] == ("ppo", dict(__import__("controller").PRESETS["ppo_paper"][1]))
+    assert parse_variant("ppo_paper")[1:] == __import__("controller").preset("ppo_paper")
