@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -110,6 +111,8 @@ def faulty_trial(faults: dict[int, str], marker_dir: str, *, proxy: bool = False
                 return proxy_task.train_and_evaluate(genotype, task_cfg, seed, device, **kw)
             return fake_metrics(genotype, seconds)
 
+        # one marker per attempt, with its wall-clock start: `trained_twice` compares it with the record
+        Path(marker_dir, f"attempt-{step}-{time.time_ns()}-{os.getpid()}").touch()
         run_trial(config, task=task, seed=seed, device=device, cpus=cpus, time_limit_s=time_limit_s, train=train)
 
     trial.__name__ = "faulty_trial"
@@ -149,6 +152,16 @@ def read_records(run_dir: Path) -> list[Any]:
         return []
     with TrialStore(db, readonly=True) as store:
         return store.records()
+
+
+def count_records(run_dir: Path) -> int:
+    """Records so far in a running search's record (0 while it is being created)."""
+    from results import RecordError
+
+    try:
+        return len(read_records(run_dir))
+    except RecordError:
+        return 0
 
 
 def controller_stats(run_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -195,8 +208,6 @@ def _kill_group() -> None:
 
 def install_kill_hook(point: str, at: int, marker_dir: str) -> None:
     """Patch the driver so it SIGKILLs its process group at `point`, the `at`-th time, once."""
-    import torch
-
     import search.state
     from controller.policy_gradient import PolicyGradientStrategy
     from results import TrialStore
@@ -232,70 +243,106 @@ def install_kill_hook(point: str, at: int, marker_dir: str) -> None:
 
         PolicyGradientStrategy._step = step_then_kill  # type: ignore[method-assign]
     elif point == "state_write":
-        save = torch.save
+        atomic = search.state.atomic_path
 
-        def torn_save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
-            if due():
-                save(obj, f, *args, **kwargs)
-                with open(f, "r+b") as fh:  # half of the temp file, then the kill
-                    fh.truncate(os.path.getsize(f) // 2)
-                _kill_group()
-            save(obj, f, *args, **kwargs)
+        @contextlib.contextmanager
+        def torn_write(path: Any) -> Any:
+            with atomic(path) as tmp:
+                yield tmp
+                if due():  # half of the temp file written, then the kill
+                    with open(tmp, "r+b") as fh:
+                        fh.truncate(os.path.getsize(tmp) // 2)
+                    _kill_group()
 
-        search.state.torch = _TorchWithSave(torn_save)  # type: ignore[attr-defined]
+        search.state.atomic_path = torn_write  # type: ignore[attr-defined]
     else:
         raise ValueError(f"unknown kill point {point!r}, expected one of {DRIVER_KILL_POINTS}")
 
 
-class _TorchWithSave:
-    """search.state's view of torch with `save` replaced (load and the rest unchanged)."""
+WRITE_FAULTS = ("readonly_record", "full_disk_record", "full_disk_state")
 
-    def __init__(self, save: Callable[..., None]) -> None:
-        import torch
 
-        self._torch = torch
-        self.save = save
+def install_write_fault(kind: str, at: int) -> None:
+    """Make the driver's writes fail from the `at`-th on, as a record made read-only (chmod
+    444 stops a non-root driver) or a full disk does: the record's append raises SQLite's
+    error, or the controller state's write raises OSError(ENOSPC)."""
+    import sqlite3
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._torch, name)
+    import search.state
+    from results import TrialStore
+
+    count = {"n": 0}
+
+    def failing() -> bool:
+        count["n"] += 1
+        return count["n"] >= at
+
+    if kind in ("readonly_record", "full_disk_record"):
+        append = TrialStore.append
+        message = "attempt to write a readonly database" if kind == "readonly_record" else "database or disk is full"
+
+        def append_or_fail(self: Any, record: Any) -> bool:
+            if failing():
+                raise sqlite3.OperationalError(message)
+            return append(self, record)
+
+        TrialStore.append = append_or_fail  # type: ignore[method-assign]
+    elif kind == "full_disk_state":
+        atomic = search.state.atomic_path
+
+        @contextlib.contextmanager
+        def no_space(path: Any) -> Any:
+            if failing():
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            with atomic(path) as tmp:
+                yield tmp
+
+        search.state.atomic_path = no_space  # type: ignore[attr-defined]
+    else:
+        raise ValueError(f"unknown write fault {kind!r}, expected one of {WRITE_FAULTS}")
 
 
 def driver_main(spec_path: str) -> int:
     """`_driver SPEC.json`: run_search(spec.cfg) with the spec's trial faults and kill hook."""
     spec = json.loads(Path(spec_path).read_text())
     os.environ["NASFPN_DRIVER_PGID"] = str(os.getpgid(0))
+    os.environ.update(spec.get("env", {}))  # e.g. Ray's memory monitor settings, before Ray starts
     faults = dict(spec.get("faults", {}))
     if spec.get("kill"):
         install_kill_hook(spec["kill"], spec.get("kill_at", 1), spec["marker_dir"])
     if spec.get("kill") == "during_trial":
         faults[spec.get("kill_at", 1)] = "kill_driver"
-    from search.driver import run_search
-    from search.errors import SearchSetupError
+    if spec.get("write_fault"):
+        install_write_fault(spec["write_fault"], spec.get("write_fault_at", 1))
+    from search.run import run_and_report
 
     trainable = faulty_trial(faults, spec["marker_dir"], seconds=spec.get("seconds", 1.0))
-    try:
-        summary = run_search(spec["cfg"], trainable)
-    except SearchSetupError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: v for k, v in summary.items() if isinstance(v, (int, float, str))}))
-    return 0
+    return run_and_report(spec["cfg"], trainable)  # the exit codes and messages of `python -m search.run`
 
 
-def run_driver(spec: dict[str, Any], work: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run `python -m benchmarks.reliability _driver SPEC` in its own process group."""
+def start_driver(spec: dict[str, Any], work: Path) -> subprocess.Popen[str]:
+    """Start `python -m benchmarks.reliability _driver SPEC` in its own process group."""
     spec_path = work / f"spec-{spec['cfg']['name']}.json"
     spec_path.write_text(json.dumps(spec))
     cmd = [sys.executable, "-m", "benchmarks.reliability", "_driver", str(spec_path)]
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen(cmd, cwd=root, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.Popen(cmd, cwd=root, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
+
+
+def finish_driver(proc: subprocess.Popen[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Wait for a started driver; whatever is left of its group (its Ray cluster) is killed."""
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
-        with contextlib.suppress(ProcessLookupError):  # what is left of its group (its Ray cluster)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run_driver(spec: dict[str, Any], work: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `python -m benchmarks.reliability _driver SPEC` in its own process group."""
+    return finish_driver(start_driver(spec, work), timeout)
 
 
 # -- scenarios -----------------------------------------------------------------------------
@@ -309,6 +356,7 @@ class Row:
     lost: int = 0
     note: str = ""
     problems: list[str] = field(default_factory=list)
+    twice: int = 0  # trainings completed again for a step already recorded
 
 
 def scenario_worker_kill(work: Path, budget: int, kill_steps: list[int]) -> Row:
@@ -330,6 +378,27 @@ def scenario_worker_kill(work: Path, budget: int, kill_steps: list[int]) -> Row:
 
 def first_attempt_used(marker_dir: Path, key: str) -> bool:
     return (marker_dir / key).exists()
+
+
+def scenario_oom_kill(work: Path, budget: int) -> Row:
+    """Ray's memory monitor kills every trial worker (its threshold set to 1% of the node's
+    memory): each attempt is lost to OOM, retried, then recorded as failed; the driver
+    goes on and exits 0. Before, the first OOM kill during a trial ended the search with
+    RuntimeError('Caught unexpected exception ... OutOfMemoryError')."""
+    name = "oom-kill"
+    markers = work / f"markers-{name}"
+    markers.mkdir()
+    cfg = compose(work, f"name={name}", f"num_trials={budget}", "concurrency=1", "max_retries=1")
+    env = {"RAY_memory_usage_threshold": "0.01", "RAY_memory_monitor_refresh_ms": "2000"}
+    done = run_driver({"cfg": cfg, "marker_dir": str(markers), "seconds": 5.0, "env": env}, work)
+    records = read_records(work / name)
+    problems = [] if done.returncode == 0 else [f"driver exit {done.returncode}: {last_line(done.stderr)}"]
+    oom = [r for r in records if r.status == "failed" and "memory" in (r.error or "")]
+    attempts = len(list(markers.glob("attempt-*")))
+    if len(records) != budget or len(oom) != budget:
+        problems.append(f"{len(records)} records, {len(oom)} failed by OOM, of {budget}")
+    note = f"{attempts} attempts killed, {len(oom)}/{budget} recorded failed (OOM), driver exit {done.returncode}"
+    return Row("worker killed by Ray's OOM monitor", budget, int(not problems) * len(oom), 0, note, problems)
 
 
 def scenario_driver_kill(work: Path, point: str, budget: int) -> Row:
@@ -356,6 +425,105 @@ def scenario_driver_kill(work: Path, point: str, budget: int) -> Row:
     problems += check["problems"]
     note = f"{len(before)} recorded at kill, {pending_at_kill} pending; then {check['trained']}/{budget}"
     return Row(f"driver SIGKILL: {point.replace('_', ' ')}", 1, int(not problems), check["lost"], note, problems)
+
+
+def trained_twice(marker_dir: Path, records: list[Any]) -> int:
+    """Attempts that started training a step after its record was made (0: no finished trial
+    was trained again). A record's created_at is when its trial finished, in the driver."""
+    finished: dict[int, float] = {}
+    for r in records:
+        if not r.cache_hit:
+            finished[r.step] = min(finished.get(r.step, r.created_at), r.created_at)
+    again = 0
+    for marker in marker_dir.glob("attempt-*"):
+        _, step, start_ns, _ = marker.name.split("-")
+        if int(step) in finished and int(start_ns) / 1e9 > finished[int(step)]:
+            again += 1
+    return again
+
+
+def last_line(text: str) -> str:
+    lines = [ln for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def scenario_write_failure(work: Path, kind: str) -> Row:
+    """A finished 4-trial run resumed with num_trials=6 while its writes fail (`kind`, see
+    install_write_fault): the driver must stop with exit 1 and one line, keep the finished
+    trial (journal), and the same command must then finish the budget."""
+    name = f"write-{kind.replace('_', '-')}"
+    markers = work / f"markers-{name}"
+    markers.mkdir()
+    base = [f"name={name}", "concurrency=2", "controller.batch_size=2"]
+    first = run_driver({"cfg": compose(work, *base, "num_trials=4"), "marker_dir": str(markers), "seconds": 1.0}, work)
+    cfg = compose(work, *base, "num_trials=6")
+    at = 3 if kind == "full_disk_state" else 1  # the state: saved at each ask and tell; the 3rd is a tell
+    spec = {"cfg": cfg, "marker_dir": str(markers), "seconds": 1.0, "write_fault": kind, "write_fault_at": at}
+    faulty = run_driver(spec, work)
+    run_dir = work / name
+    journal = run_dir / "trials.pending.jsonl"
+    from search.journal import PendingJournal
+
+    before = read_records(run_dir) + PendingJournal(run_dir).pending()
+    message = last_line(faulty.stderr)
+    problems = []
+    if first.returncode != 0:
+        problems.append(f"the 4-trial run failed ({first.returncode}): {last_line(first.stderr)}")
+    if faulty.returncode != 1 or not message.startswith("error: ") or "run the same command again" not in message:
+        problems.append(f"write fault: rc {faulty.returncode}, last line {message!r}")
+    if "Traceback" in faulty.stderr:
+        problems.append("write fault: a traceback")
+    kept = len(before) - 4
+    del spec["write_fault"]
+    again = run_driver(spec, work)
+    if again.returncode != 0:
+        problems.append(f"resume failed ({again.returncode}): {last_line(again.stderr)}")
+        return Row(f"write fails: {kind.replace('_', ' ')}", 1, 0, kept, message[:80], problems)
+    if journal.exists():
+        problems.append("the journal was not replayed")
+    check = check_complete(run_dir, cfg, before)
+    twice = trained_twice(markers, check["records"])
+    problems += check["problems"] + ([f"{twice} trained twice"] if twice else [])
+    note = f"exit 1 after {kept} more finished; then {check['trained']}/6; {message[7:80]}..."
+    return Row(f"write fails: {kind.replace('_', ' ')}", 1, int(not problems), check["lost"], note, problems, twice)
+
+
+def scenario_signal(work: Path, signum: int, to_group: bool, budget: int = 6) -> Row:
+    """SIGINT/SIGTERM to a driver mid-search (to its pid, or to its whole process group as a
+    terminal's Ctrl-C does): it must stop cleanly with 128 + signum, in one line, keep every
+    finished trial, and the same command must finish the budget."""
+    name = f"signal-{signal.Signals(signum).name.lower()}" + ("-group" if to_group else "")
+    markers = work / f"markers-{name}"
+    markers.mkdir()
+    cfg = compose(work, f"name={name}", f"num_trials={budget}", "concurrency=2", "controller.batch_size=2")
+    spec = {"cfg": cfg, "marker_dir": str(markers), "seconds": 2.0}
+    run_dir = work / name
+    proc = start_driver(spec, work)
+    try:
+        deadline = time.monotonic() + 240
+        while count_records(run_dir) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (os.killpg if to_group else os.kill)(proc.pid, signum)
+    finally:
+        stopped = finish_driver(proc)
+    before = read_records(run_dir)
+    message = last_line(stopped.stderr)
+    problems = []
+    if stopped.returncode != 128 + signum or "run the same command again" not in message:
+        problems.append(f"rc {stopped.returncode}, last line {message!r}")
+    if any(w in stopped.stderr for w in ("Traceback", "SIGABRT", "core dumped", "*** ")):
+        problems.append("a traceback or stack dump: " + stopped.stderr[-300:])
+    again = run_driver(spec, work)
+    if again.returncode != 0:
+        problems.append(f"resume failed ({again.returncode}): {last_line(again.stderr)}")
+        return Row(f"driver {signal.Signals(signum).name}", 1, 0, 0, message[:60], problems)
+    check = check_complete(run_dir, cfg, before)
+    twice = trained_twice(markers, check["records"])
+    problems += check["problems"] + ([f"{twice} trained twice"] if twice else [])
+    target = "process group" if to_group else "driver"
+    note = f"exit {stopped.returncode} with {len(before)} recorded; then {check['trained']}/{budget}"
+    return Row(f"{signal.Signals(signum).name} to the {target} mid-search", 1, int(not problems), check["lost"], note,
+               problems, twice)  # fmt: skip
 
 
 def scenario_trial_failures(work: Path, budget: int) -> Row:
@@ -409,6 +577,31 @@ def damage_variants() -> dict[str, Callable[[Path], None]]:
     return {"garbage tail": garbage_tail, "cut mid-page": cut_mid_page, "scrambled last page": scrambled_last_page}
 
 
+def replace_bytes(path: Path, old: bytes, new: bytes) -> int:
+    """Overwrite every `old` in the file with `new` (same length), as damage inside a page
+    that leaves SQLite's structure intact does; returns how many."""
+    assert len(old) == len(new)
+    data = path.read_bytes()
+    count = data.count(old)
+    path.write_bytes(data.replace(old, new))
+    return count
+
+
+def random_page_damage(path: Path, seed: int, page: int | None = None) -> int:
+    """`dd` 64 random bytes into a page of the record (by default a random one after the
+    schema page); returns the page number."""
+    import random
+
+    rng = random.Random(seed)
+    size = path.stat().st_size
+    page_size = int.from_bytes(path.read_bytes()[16:18], "big")
+    page = page if page is not None else rng.randrange(1, size // page_size)
+    with open(path, "r+b") as f:
+        f.seek(page * page_size + rng.randrange(0, page_size - 64))
+        f.write(rng.randbytes(64))
+    return page
+
+
 def scenario_damaged_record(work: Path, source_run: Path, cfg: dict[str, Any]) -> tuple[Row, int, int]:
     """Damage a finished run's record: refused by both CLIs, recoverable, earlier records intact.
 
@@ -453,7 +646,7 @@ def recover(db: Path, out: Path) -> list[Any]:
     """Salvage the readable rows of a damaged record (what `python -m results recover` does)."""
     from results.recover import recover_record
 
-    return recover_record(db, out)
+    return recover_record(db, out).records
 
 
 def scenario_torn_wal(work: Path, records: list[Any]) -> Row:

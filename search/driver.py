@@ -11,7 +11,10 @@ prepared), so a refused config leaves nothing behind. One driver drives a run at
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -21,11 +24,13 @@ from typing import Any
 import controller
 from proxy_task import ProxyTaskConfig
 from results import RecordError, TrialRecord, TrialStore
-from search.errors import SearchSetupError
+from search.errors import SearchSetupError, SearchStopped
+from search.journal import PendingJournal, record_line
 from search.lock import RunLock
 from search.progress import Progress
-from search.searcher import ControllerSearcher
+from search.searcher import ControllerSearcher, describe_write_error
 from search.settings import SearchSettings
+from search.signals import StopRequests
 from search.state import load_state, rebuild, reconcile, save_state
 
 
@@ -87,16 +92,26 @@ def _open_record(run_dir: Path, s: SearchSettings) -> TrialStore:
         store = TrialStore(run_dir / "trials.sqlite")
     except RecordError as e:
         raise SearchSetupError(str(e)) from None
-    started_with = store.get_meta("strategy")
-    if started_with is None:
-        store.set_meta("strategy", s.strategy)
-        store.set_meta("config", s.plain)
-        return store
+    try:
+        started_with = store.get_meta("strategy")
+        if started_with is None:
+            store.set_meta("strategy", s.strategy)
+            store.set_meta("config", s.plain)
+            return store
+        started_config = store.get_meta("config") or {}
+    except RecordError as e:  # damaged meta (results/store.py says so and how to recover)
+        store.close()
+        raise SearchSetupError(str(e)) from None
+    except (sqlite3.Error, OSError, ValueError) as e:
+        store.close()
+        raise SearchSetupError(
+            f"{store.path}: {describe_write_error(e)}; check the record's permissions and disk space"
+        ) from None
     problem = None
     if started_with != s.strategy:
         problem = f"controller={started_with}"
     else:
-        changed = reward_settings_changed(store.get_meta("config") or {}, s.plain)
+        changed = reward_settings_changed(started_config, s.plain)
         if changed:
             problem = ", ".join(changed[:3]) + (f" (and {len(changed) - 3} more)" if len(changed) > 3 else "")
     if problem:
@@ -154,11 +169,13 @@ def _resume(
     run_dir: Path, s: SearchSettings, strategy: controller.Strategy
 ) -> tuple[TrialStore, list[TrialRecord], list[controller.Sample]]:
     """Open an existing run: (record, its records, the samples to run again); the strategy
-    continues from its checkpoint."""
+    continues from its checkpoint. Finished trials that an earlier session could not
+    write (search/journal.py) are appended to the record first."""
     _make_run_dir(run_dir, s.storage_path)
     store = _open_record(run_dir, s)
     state_path = run_dir / "controller_state.pt"
     try:
+        _replay_journal(store, run_dir)
         records = store.records()  # reconcile only tells the strategy: the record does not change here
         rerun = []
         if state_path.exists():
@@ -166,13 +183,44 @@ def _resume(
                 load_state(strategy, state_path)
             except ValueError as e:
                 raise SearchSetupError(str(e)) from None
+            _check_record_not_behind(strategy, records, state_path)
             rerun = reconcile(strategy, {r.step: r for r in records})
         elif records:
             rerun = _rebuild(store, strategy, records, s, state_path)
+    except RecordError as e:  # a damaged row found while reading (results/store.py)
+        store.close()
+        raise SearchSetupError(str(e)) from None
     except BaseException:
         store.close()
         raise
     return store, records, rerun
+
+
+def _replay_journal(store: TrialStore, run_dir: Path) -> None:
+    journal = PendingJournal(run_dir)
+    try:
+        n = journal.replay(store)
+    except (ValueError, OSError, sqlite3.Error, RecordError) as e:
+        cause = describe_write_error(e)
+        raise SearchSetupError(
+            f"{journal.path} holds finished trials that cannot be added to the record ({cause}); fix the cause"
+            " (disk space, permissions) and run the same command again"
+        ) from None
+    if n:
+        print(f"{n} finished trial(s) from {journal.path.name} added to the record", file=sys.stderr)
+
+
+def _check_record_not_behind(strategy: controller.Strategy, records: list[TrialRecord], state_path: Path) -> None:
+    """The state is saved after the record is written, so it never knows more than the record
+    unless the record lost writes (its -wal file deleted or not copied after a kill).
+    Resuming then would re-ask recorded steps and mix the two histories: refuse instead."""
+    told = strategy.stats()["num_told"]
+    if told > len(records):
+        raise SearchSetupError(
+            f"the record holds {len(records)} trials but {state_path.name} has been told {told}: the record lost"
+            f" its latest writes (a lost trials.sqlite-wal?); restore that file, or delete {state_path} to rebuild"
+            " the state from the record"
+        )
 
 
 def _rebuild(
@@ -254,7 +302,6 @@ def _drive(
     trainable: Callable[..., None] | None,
     resume: bool,
 ) -> dict[str, Any]:
-    state_path = run_dir / "controller_state.pt"
     store, records, rerun = _resume(run_dir, s, strategy) if resume else (None, [], [])
     trained = [r for r in records if not r.cache_hit]
     remaining = s.num_trials - len(trained)
@@ -262,65 +309,150 @@ def _drive(
         f"run {run_dir}: {len(trained)}/{s.num_trials} trials done" + (f", {len(rerun)} to run again" if rerun else ""),
         file=sys.stderr,
     )
-    if remaining > 0:
-        _prepare_data(s.task)
-    if store is None:  # a new run: everything that can refuse it has passed
-        _make_run_dir(run_dir, s.storage_path)
-        store = _open_record(run_dir, s)
     summary: dict[str, Any] = {"run_dir": str(run_dir)}
-    wandb_logger = None
-    if remaining > 0:
-        from search.tune_runner import run_tune
-        from search.wandb_logger import WandbLogger, configure_env
+    if store is not None and remaining <= 0:
+        with store:
+            summary.update(_finish(store, run_dir, s, None))
+        return summary
+    _prepare_data(s.task)
+    from search.tune_runner import check_gpus, connect_ray
+    from search.wandb_logger import configure_env
 
-        configure_env(s.wandb.mode)
-        searcher = ControllerSearcher(
-            strategy,
-            s.strategy,
-            store,
-            state_path,
-            rerun,
-            reevaluate_cached=s.reevaluate_cached,
-            max_cache_hits=s.max_cache_hits,
-            objective=vars(s.objective),
-        )
-        best = max((r.reward for r in records if r.reward is not None), default=None)
-        # the time budget counts from the session start (data preparation included); Tune
-        # is given at least 30 s
-        deadline = None if s.time_budget_s is None else max(session_start + s.time_budget_s, time.monotonic() + 30.0)
-        progress = Progress(s.num_trials, len(trained), best, sum(r.cache_hit for r in records), deadline)
-        searcher.listeners.append(progress)
-        if s.wandb.mode != "disabled":
-            w = s.wandb
-            wandb_logger = WandbLogger(store, run_dir, s.name, s.plain, w.project, w.entity, w.top_k, w.table_every)
-            searcher.listeners.append(wandb_logger)
-        start = time.monotonic()
+    configure_env(s.wandb.mode)  # before Ray starts: workers inherit WANDB_MODE
+    with StopRequests() as stops:
+        started_ray = connect_ray(s.ray)  # a refused start (no cluster, no GPU) leaves no record
+        stops.install()  # ray.init replaced the SIGTERM handler
         try:
-            run_tune(
-                searcher,
-                {
-                    "task": s.task,
-                    "seed": s.seed,
-                    "device": s.device,
-                    "cpus": s.resources.cpus,
-                    "time_limit_s": s.trial_timeout_s,
-                },
-                run_dir=run_dir,
-                trials=remaining,
-                concurrency=s.concurrency,
-                resources=s.resources,
-                ray_config=s.ray,
-                max_retries=s.max_retries,
-                time_budget_s=None if deadline is None else max(30.0, deadline - time.monotonic()),
-                **({"trainable": trainable} if trainable else {}),
-            )
+            check_gpus(s.resources, s.device)
+            if store is None:  # a new run: everything that can refuse it has passed
+                _make_run_dir(run_dir, s.storage_path)
+                store = _open_record(run_dir, s)
+            with store:
+                return _session(s, strategy, store, records, rerun, run_dir, session_start, trainable, stops, summary,
+                                new_run=not resume)  # fmt: skip
         finally:
-            progress.close()
-        summary["wall_s"] = time.monotonic() - start
-        summary["converged"] = searcher.converged
+            if started_ray:
+                import ray
+
+                ray.shutdown()
+
+
+def _session(
+    s: SearchSettings,
+    strategy: controller.Strategy,
+    store: TrialStore,
+    records: list[TrialRecord],
+    rerun: list[controller.Sample],
+    run_dir: Path,
+    session_start: float,
+    trainable: Callable[..., None] | None,
+    stops: StopRequests,
+    summary: dict[str, Any],
+    new_run: bool,
+) -> dict[str, Any]:
+    """One Tune session over the open record: W&B, the searcher, Tune, and why it stopped."""
+    from search.tune_runner import run_tune
+
+    trained = [r for r in records if not r.cache_hit]
+    wandb_logger = _start_wandb(store, run_dir, s, new=new_run)
+    searcher = ControllerSearcher(
+        strategy,
+        s.strategy,
+        store,
+        run_dir / "controller_state.pt",
+        rerun,
+        reevaluate_cached=s.reevaluate_cached,
+        max_cache_hits=s.max_cache_hits,
+        objective=vars(s.objective),
+    )
+    best = max((r.reward for r in records if r.reward is not None), default=None)
+    # the time budget counts from the session start (data preparation included); Tune is
+    # given at least 30 s
+    deadline = None if s.time_budget_s is None else max(session_start + s.time_budget_s, time.monotonic() + 30.0)
+    progress = Progress(s.num_trials, len(trained), best, sum(r.cache_hit for r in records), deadline)
+    searcher.listeners.append(progress)
+    if wandb_logger is not None:
+        searcher.listeners.append(wandb_logger)
+    start = time.monotonic()
+    try:
+        run_tune(
+            searcher,
+            {
+                "task": s.task,
+                "seed": s.seed,
+                "device": s.device,
+                "cpus": s.resources.cpus,
+                "time_limit_s": s.trial_timeout_s,
+            },  # fmt: skip
+            run_dir=run_dir,
+            trials=s.num_trials - len(trained),
+            concurrency=s.concurrency,
+            resources=s.resources,
+            ray_config=s.ray,
+            max_retries=s.max_retries,
+            time_budget_s=None if deadline is None else max(30.0, deadline - time.monotonic()),
+            stop_when=lambda: stops.signum is not None or searcher.write_error is not None,
+            **({"trainable": trainable} if trainable else {}),
+        )
+    finally:
+        progress.close()
+    summary["wall_s"] = time.monotonic() - start
+    summary["converged"] = searcher.converged
+    if searcher.write_error is not None:
+        if wandb_logger is not None:
+            wandb_logger.close()
+        raise SearchStopped(_write_failure(searcher, run_dir), exit_code=1)
     summary.update(_finish(store, run_dir, s, wandb_logger))
-    store.close()
+    if stops.signum is not None:
+        name = signal.Signals(stops.signum).name
+        raise SearchStopped(
+            f"stopped by {name} with {summary['trials']}/{s.num_trials} trials trained, every finished trial"
+            " kept; run the same command again to continue",
+            exit_code=stops.exit_code,
+        )
     return summary
+
+
+def _start_wandb(store: TrialStore, run_dir: Path, s: SearchSettings, new: bool) -> Any:
+    """The W&B listener (None when disabled). A W&B that does not start refuses the search in
+    one line; a new run's empty record is removed then, so the refusal leaves nothing."""
+    if s.wandb.mode == "disabled":
+        return None
+    from search.wandb_logger import WandbLogger
+
+    w = s.wandb
+    try:
+        return WandbLogger(store, run_dir, s.name, s.plain, w.project, w.entity, w.top_k, w.table_every)
+    except Exception as e:  # wandb raises UsageError, CommError, timeouts, ... in online mode
+        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+        if new and store.count() == 0:
+            store.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{store.path}{suffix}").unlink(missing_ok=True)
+            shutil.rmtree(run_dir / "wandb", ignore_errors=True)
+        raise SearchSetupError(
+            f"wandb.mode={w.mode}: W&B did not start ({first[:200]}); run `wandb login` (or set"
+            " WANDB_API_KEY), or use wandb.mode=offline and `wandb sync` later"
+        ) from None
+
+
+def _write_failure(searcher: ControllerSearcher, run_dir: Path) -> str:
+    """The one-line message for a search stopped by a failed write; records that could be
+    kept nowhere are printed on stdout first, as their last copy."""
+    journal = searcher.journal
+    where = ""
+    if journal.saved:
+        where = f"; {journal.saved} finished trial(s) kept in {journal.path}, added to the record on resume"
+    if journal.unsaved:
+        for record in journal.unsaved:
+            print(record_line(record))
+        where += (
+            f"; {len(journal.unsaved)} finished trial(s) could not be saved anywhere: their records are printed above"
+        )
+    return (
+        f"{searcher.write_error}; the search stopped{where}; fix the cause (disk space, permissions) and run"
+        " the same command again"
+    )
 
 
 def _finish(store: TrialStore, run_dir: Path, s: SearchSettings, wandb_logger: Any) -> dict[str, Any]:

@@ -9,12 +9,19 @@ Running the same command again (same name and storage_path) resumes: the record
 (storage_path/name/trials.sqlite) is the source of truth; completed trials are never
 re-run, trials that were running are run again, the controller continues from its own
 checkpoint. Each driver session is a fresh Tune experiment under storage_path/name/tune.
+
+Exit codes: 0 done (or the time budget spent); 2 refused at start (bad config or
+environment, one line); 1 stopped because the record could not be written (one line; the
+finished trials are kept for the next run); 130 / 143 stopped by SIGINT / SIGTERM with every
+finished trial kept.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import hydra
@@ -23,20 +30,35 @@ from omegaconf import DictConfig, OmegaConf
 from search.config import register_configs
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="search")
-def main(cfg: DictConfig) -> None:
+def run_and_report(plain: dict[str, Any], trainable: Callable[..., None] | None = None) -> int:
+    """`run_search(plain, trainable)` with the command line's one-line messages; returns the
+    exit code (see above). Fault-injection benchmarks call it in their driver processes."""
     from search.driver import run_search
-    from search.errors import SearchSetupError
+    from search.errors import SearchSetupError, SearchStopped
+    from search.signals import raise_on_sigterm
 
+    raise_on_sigterm()
     try:
-        plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[assignment]
-        run_search(plain)
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        sys.exit(130)
+        run_search(plain, trainable)
+    except KeyboardInterrupt as e:  # Interrupted (SIGTERM, a second signal) or a plain Ctrl-C
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"interrupted ({signal.Signals(signum).name}): run the same command again to resume", file=sys.stderr)
+        return 128 + signum
+    except SearchStopped as e:
+        print(f"error: {e}" if e.exit_code == 1 else str(e), file=sys.stderr)
+        return e.exit_code
     except SearchSetupError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    return 0
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="search")
+def main(cfg: DictConfig) -> None:
+    plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[assignment]
+    code = run_and_report(plain)
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,20 @@ training failed (or `reevaluate_cached` asks for repeats).
 on_trial_complete: the trial's record is appended (committed) before the reward is told
 and the controller state saved, so no completed trial is ever lost (see state.py).
 Tune calls it by keyword; after the last retry of a crashed trial: result=None, error=True.
+
+A write that fails (the record or the controller state: read-only file, full disk) must
+not raise here: Tune would log it and train the trial again. The searcher stops instead
+(`write_error` is set; the driver's stopper ends the Tune run at its next step): the
+record that could not be written, and every later one, goes to the pending journal
+(search/journal.py) and is appended on resume; nothing more is asked.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
+import sys
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -26,13 +35,24 @@ from ray.tune.search import Searcher
 
 from controller import Sample, Strategy
 from proxy_task.evaluator import AP_KEYS
-from results import TrialRecord, TrialStore
+from results import RecordError, TrialRecord, TrialStore
+from search.journal import PendingJournal
 from search.reward import reward_from_metrics
 from search.state import reward_of, save_state
 from space.serialization import to_dict
 
 Listener = Callable[[TrialRecord, dict[str, Any]], None]
 METRIC_KEYS = (*AP_KEYS, "eval_latency_ms", "train_time_s", "epoch")
+# What a failed write of the record or the state raises (sqlite3: read-only database, disk
+# full, I/O error; OSError: the state file; RecordError: a store that refuses the record).
+WRITE_ERRORS = (sqlite3.Error, OSError, RecordError)
+
+
+def describe_write_error(e: BaseException) -> str:
+    """The cause of a failed write in a few words, naming ENOSPC / EROFS / EACCES if that is it."""
+    if isinstance(e, OSError) and e.errno is not None:
+        return f"{e.strerror or e} ({errno.errorcode.get(e.errno, e.errno)})"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 class ControllerSearcher(Searcher):
@@ -49,6 +69,7 @@ class ControllerSearcher(Searcher):
         reevaluate_cached: bool = False,
         max_cache_hits: int = 500,
         objective: dict[str, Any] | None = None,  # reward_from_metrics options (ObjectiveConfig)
+        journal: PendingJournal | None = None,
     ) -> None:
         super().__init__(metric=None, mode=None)  # rewards go through our record, not Tune's metric
         self.strategy = strategy
@@ -65,6 +86,8 @@ class ControllerSearcher(Searcher):
         self.failed: dict[str, Sample] = {}  # crashed trials waiting for their error line
         self.listeners: list[Listener] = []
         self.converged = False
+        self.journal = journal or PendingJournal(state_path.parent)
+        self.write_error: str | None = None  # set by the first failed write: the search stops
 
     # Tune pickles the search algorithm with the experiment; the driver-side objects
     # (SQLite connection, listeners holding a W&B run) must not travel.
@@ -75,7 +98,11 @@ class ControllerSearcher(Searcher):
 
     # -- Tune protocol ---------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.write_error is not None:
+            return Searcher.FINISHED
         sample = self._next_to_train()
+        if self.write_error is not None:  # its state could not be saved: it is not handed out
+            return Searcher.FINISHED
         if sample is None:
             self.converged = True
             return Searcher.FINISHED
@@ -130,7 +157,7 @@ class ControllerSearcher(Searcher):
         for _ in range(self.max_cache_hits + 1):
             sample = self.strategy.ask()
             if not self._served(sample):
-                save_state(self.strategy, self.state_path)
+                self._save_state()
                 return sample
         return None
 
@@ -147,9 +174,20 @@ class ControllerSearcher(Searcher):
         # running, or crashed and waiting for its error line (record_failure) to be recorded
         if any(s.genotype.hash() == key for s in (*self.running.values(), *self.failed.values())):
             self.waiting.setdefault(key, []).append(sample)
-            save_state(self.strategy, self.state_path)  # the ask changed the strategy
+            self._save_state()  # the ask changed the strategy
             return True
         return False
+
+    def _save_state(self) -> bool:
+        """Checkpoint the strategy; on a failed write stop the search (the record is ahead of
+        the saved state then, which a resume reconciles) and return False."""
+        try:
+            save_state(self.strategy, self.state_path)
+        except OSError as e:
+            if self.write_error is None:
+                self.write_error = f"cannot write {self.state_path}: {describe_write_error(e)}"
+            return False
+        return True
 
     def _cached(self, sample: Sample, hit: TrialRecord) -> TrialRecord:
         return TrialRecord.from_genotype(
@@ -210,13 +248,29 @@ class ControllerSearcher(Searcher):
         )
 
     def _finish(self, sample: Sample, record: TrialRecord) -> None:
-        self.store.append(record)  # durable first: a kill after this line loses nothing
+        if self.write_error is None:
+            try:
+                self.store.append(record)  # durable first: a kill after this line loses nothing
+            except WRITE_ERRORS as e:
+                self.write_error = f"cannot write the trial record {self.store.path}: {describe_write_error(e)}"
+        if self.write_error is not None:
+            # not told: the saved state still holds the sample as outstanding, and the next
+            # driver tells it from the record once the journal is replayed into it
+            self.journal.add(record)
+            return
         reward = reward_of(record)
         self.strategy.tell(sample, reward, failed=reward is None, cached=record.cache_hit)
-        save_state(self.strategy, self.state_path)
+        self._save_state()
         stats = self.strategy.stats()
-        for listener in self.listeners:
-            listener(record, stats)
+        for listener in list(self.listeners):
+            try:
+                listener(record, stats)
+            except Exception as e:  # raised out of here, Tune would train the trial again
+                self.listeners.remove(listener)
+                name = type(listener).__name__
+                print(
+                    f"{name} failed ({type(e).__name__}: {e}); it is switched off, the search goes on", file=sys.stderr
+                )
 
 
 def _int_or_none(x: Any) -> int | None:

@@ -16,6 +16,7 @@ architecture and told its recorded reward in the order the record holds them.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,27 @@ from space.atomic import atomic_path
 
 
 def save_state(strategy: Strategy, path: Path) -> None:
-    """Atomically write `strategy.state_dict()` to `path`."""
+    """Atomically write `strategy.state_dict()` to `path`.
+
+    Raises OSError when the file cannot be written (its errno says why: ENOSPC, EACCES)."""
+    buffer = io.BytesIO()
+    # serialised in memory first: torch's own file writer reports a full disk as a C++
+    # iostream failure that never says ENOSPC; a plain write raises OSError with its errno
+    torch.save(strategy.state_dict(), buffer)
     with atomic_path(path) as tmp:
-        torch.save(strategy.state_dict(), tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_state(strategy: Strategy, path: Path) -> None:
-    """Restore a saved state into `strategy`. Raises ValueError naming the file."""
+    """Restore a saved state into `strategy`. Raises ValueError naming the file and the fix."""
     try:
         state: dict[str, Any] = torch.load(path, weights_only=True)
     except Exception as e:  # a damaged or foreign file: refuse, never guess
-        raise ValueError(f"{path}: unreadable controller state ({type(e).__name__}: {e})") from None
+        # torch's message runs over many lines and advises weights_only=False (unsafe): not shown
+        raise ValueError(
+            f"{path}: unreadable controller state ({type(e).__name__}); delete it and run the same command again:"
+            " the state is rebuilt from the record"
+        ) from None
     try:
         strategy.load_state_dict(state)
     except (ValueError, KeyError) as e:

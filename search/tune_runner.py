@@ -1,5 +1,6 @@
 """Ray Tune wiring: local or remote cluster, the trainable with its resources, one
-experiment per driver session, retries, error capture, graceful Ctrl-C."""
+experiment per driver session, retries, error capture, and a stop on request (a signal,
+a record that cannot be written: `stop_when`)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ from typing import Any
 
 import ray
 from ray import tune
-from ray.tune import Callback, FailureConfig, RunConfig, TuneConfig, Tuner
+from ray.tune import Callback, FailureConfig, RunConfig, Stopper, TuneConfig, Tuner
 
 from search.config import RayConfig, ResourcesConfig
 from search.errors import SearchSetupError
+from search.lost_workers import tolerate_lost_workers
 from search.searcher import ControllerSearcher
 from search.trainable import run_trial
+
+# The environment variables a trial needs; nothing else of the driver's environment is
+# handed to Ray (its runtime_env is logged in the session's runtime_env_agent.log).
+WORKER_ENV = ("WANDB_MODE", "WANDB_SILENT", "NASFPN_CACHE")
 
 
 class ErrorCapture(Callback):
@@ -35,6 +41,24 @@ class ErrorCapture(Callback):
         return {"searcher": None}
 
 
+class StopWhen(Stopper):
+    """Stops the whole Tune run (running trials too) once `should_stop()` is true; checked
+    by Tune at every step. Running trials are not told to the searcher: they stay
+    outstanding in the controller state and run again on resume."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop: Callable[[], bool] | None = should_stop
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.should_stop is not None and self.should_stop()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"should_stop": None}  # Tune pickles its stopper with the experiment
+
+
 def _read(path: str) -> str:
     try:
         return Path(path).read_text(errors="replace")
@@ -44,7 +68,7 @@ def _read(path: str) -> str:
 
 def init_ray(ray_config: RayConfig) -> None:
     """Join `ray.address` or start a local cluster (no dashboard, workers inherit env)."""
-    env = {k: os.environ[k] for k in ("WANDB_MODE", "WANDB_SILENT", "NASFPN_CACHE") if k in os.environ}
+    env = {k: os.environ[k] for k in WORKER_ENV if k in os.environ}
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": True,
@@ -57,6 +81,37 @@ def init_ray(ray_config: RayConfig) -> None:
     else:
         kwargs.update(num_cpus=ray_config.num_cpus, num_gpus=ray_config.num_gpus)
     ray.init(**kwargs)
+
+
+def connect_ray(ray_config: RayConfig) -> bool:
+    """Join `ray.address` or start a local cluster unless Ray runs already; returns True if
+    it was started here (the caller shuts it down). Raises SearchSetupError in one line."""
+    if ray.is_initialized():
+        return False
+    try:
+        init_ray(ray_config)
+    except Exception as e:  # ConnectionError, ray:// without ray[client], auth, version mismatch
+        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+        raise SearchSetupError(
+            f"cannot reach Ray at ray.address={ray_config.address!r} ({first[:200]}); start the cluster"
+            " (`ray start --head`) or leave ray.address unset for a local one"
+        ) from None
+    return True
+
+
+def check_gpus(resources: ResourcesConfig, device: str) -> None:
+    """Refuse a search whose trials need a GPU that no node of the cluster has: its trials
+    would all fail (device=cuda) or never be scheduled (resources.gpus > 0)."""
+    need = resources.gpus if resources.gpus > 0 else (1.0 if device == "cuda" else 0.0)
+    if need <= 0:
+        return
+    per_node = [n.get("Resources", {}).get("GPU", 0.0) for n in ray.nodes() if n.get("Alive")]
+    most = max(per_node, default=0.0)
+    if most >= need:
+        return
+    asked = f"resources.gpus={resources.gpus:g}" if resources.gpus > 0 else "device=cuda"
+    have = "no GPU" if most == 0 else f"at most {most:g} GPUs on a node"
+    raise SearchSetupError(f"{asked} but the Ray cluster has {have}; use device=cpu resources.gpus=0 or add GPU nodes")
 
 
 def run_tune(
@@ -72,22 +127,21 @@ def run_tune(
     time_budget_s: float | None,
     trainable: Callable[..., None] = run_trial,
     reuse_actors: bool = True,
+    stop_when: Callable[[], bool] | None = None,
 ) -> None:
     """Run up to `trials` trials with `searcher`, `concurrency` at a time (Tune stops early
     when `time_budget_s` runs out).
 
     `trainable(config, **trial_kwargs)` runs one trial (run_trial's arguments: task, seed,
     device, cpus, time_limit_s); benchmarks pass one of known cost. A crashed trial is
-    retried `max_retries` times. Ray is joined or started from `ray_config` unless it runs."""
+    retried `max_retries` times, a worker lost to OOM included (search/lost_workers.py).
+    `stop_when()` true stops the run (every trial) at Tune's next step. Ray is joined or
+    started from `ray_config` unless it runs."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress line instead
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    started_here = not ray.is_initialized()
-    if started_here:
-        try:
-            init_ray(ray_config)
-        except ConnectionError as e:
-            raise SearchSetupError(f"cannot reach Ray at ray.address={ray_config.address!r}: {e}") from None
+    tolerate_lost_workers()
+    started_here = connect_ray(ray_config)
     tuner = Tuner(
         tune.with_resources(
             tune.with_parameters(trainable, **trial_kwargs), {"cpu": resources.cpus, "gpu": resources.gpus}
@@ -106,6 +160,7 @@ def run_tune(
             storage_path=str(run_dir / "tune"),
             failure_config=FailureConfig(max_failures=max_retries),
             callbacks=[ErrorCapture(searcher)],
+            stop=StopWhen(stop_when) if stop_when is not None else None,
             verbose=0,
         ),
     )

@@ -8,6 +8,7 @@ The run id is kept in the record's meta, so a resumed search appends to the same
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -123,3 +124,8 @@ class WandbLogger:
         run_dir = str(Path(self.run.dir).parent)
         self.run.finish()
         return run_dir
+
+    def close(self) -> None:
+        """End the run without the final table (the search stopped on a failed write)."""
+        with contextlib.suppress(Exception):  # the run ends anyway; nothing of the record depends on it
+            self.run.finish()

@@ -1,5 +1,6 @@
 """Faults injected into real Ray searches (the compact form of `python -m benchmarks.reliability`)."""
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,19 @@ def test_worker_kill_and_failing_trials_in_one_search(tmp_path, nasfpn_cache, mo
 def test_driver_sigkill_then_same_command_resumes(tmp_path, nasfpn_cache, point):
     row = scenario_driver_kill(tmp_path, point, 6)
     assert row.problems == [] and row.lost == 0 and row.survived == 1, row
+
+
+def test_workers_killed_by_the_memory_monitor_are_retried_then_recorded(tmp_path, nasfpn_cache):
+    from benchmarks.reliability import scenario_oom_kill
+
+    row = scenario_oom_kill(tmp_path, 2)
+    assert row.problems == [] and row.survived == 2, row
+
+
+@pytest.mark.parametrize("signum,to_group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_a_stop_signal_stops_cleanly_keeps_every_trial_and_exits_128_plus_signum(tmp_path, nasfpn_cache, signum,
+                                                                                 to_group):  # fmt: skip
+    from benchmarks.reliability import scenario_signal
+
+    row = scenario_signal(tmp_path, signum, to_group)
+    assert row.problems == [] and row.lost == 0 and row.twice == 0 and row.survived == 1, row
