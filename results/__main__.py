@@ -158,8 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "export":
             _export(args)
         elif args.command == "recover":
-            kept = recover_record(record_path(args.run), args.out)
-            print(f"{len(kept)} records salvaged into {args.out}")
+            print(recover_record(record_path(args.run), args.out).summary(args.out))
         elif args.command == "plot":
             _plot(args)
         elif args.command == "compare":

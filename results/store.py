@@ -31,6 +31,8 @@ import os
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +156,13 @@ class TrialStore:
             fresh = app_id == 0 and c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
             if not fresh:
                 self._check_integrity(app_id)
-        finally:
-            c.execute("COMMIT")
+        except BaseException:
+            # a COMMIT here would fail too ("no transaction is active" after some errors)
+            # and hide the real error
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
         if fresh and self.readonly:
             raise RecordError(f"{self.path}: empty file, no trial written yet; wait for the search's first trial")
         if fresh:
@@ -261,15 +268,33 @@ class TrialStore:
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
 
     # -- reading -------------------------------------------------------------------
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[TrialRecord]:
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Turn what damage inside a page looks like when it is read (it passes the integrity
+        check: SQLite checks structure, not contents) into one RecordError line: bytes that
+        are not UTF-8 ('Could not decode to UTF-8'), JSON that does not parse, a row that
+        breaks the record rules."""
         try:
-            return [TrialRecord.from_row(row) for row in rows]
-        except ValueError as e:
+            with self._lock:
+                yield
+        except sqlite3.OperationalError as e:
+            # "Could not decode to UTF-8 column 'x' with text '<the damaged bytes>'": the column only
+            cause = _first_line(str(e).split(" with text ")[0])
+            if "decode" not in cause.lower():
+                raise RecordError(f"{self.path}: cannot read {what} ({cause}); check who holds the file") from None
             raise RecordError(
-                f"{self.path}: a stored trial breaks the record rules ({e}); {_RECOVER_HINT.format(path=self.path)}"
+                f"{self.path}: damaged trial record ({what}: {cause}); {_RECOVER_HINT.format(path=self.path)}"
             ) from None
+        except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as e:
+            cause = _first_line(str(e)) or type(e).__name__
+            raise RecordError(
+                f"{self.path}: damaged trial record ({what} breaks the record rules: {cause});"
+                f" {_RECOVER_HINT.format(path=self.path)}"
+            ) from None
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[TrialRecord]:
+        with self._reading("a stored trial"):
+            return [TrialRecord.from_row(row) for row in self._conn.execute(sql, args).fetchall()]
 
     def records(self, status: str | None = None) -> list[TrialRecord]:
         """All records in insertion order, or only those with `status`."""
@@ -295,7 +320,7 @@ class TrialStore:
         if status is not None:
             _check_status(status)
         sql = "SELECT count(*) FROM trials" + ("" if status is None else " WHERE status = ?")
-        with self._lock:
+        with self._reading("the trial count"):
             return self._conn.execute(sql, () if status is None else (status,)).fetchone()[0]
 
     def top(self, k: int) -> list[TrialRecord]:
@@ -306,21 +331,21 @@ class TrialStore:
 
     def unique_hashes(self) -> list[str]:
         """Every sampled architecture's hash (any status), in order of first appearance."""
-        with self._lock:
+        with self._reading("the architecture hashes"):
             rows = self._conn.execute("SELECT genotype_hash FROM trials GROUP BY genotype_hash ORDER BY min(seq)")
             return [row[0] for row in rows]
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         """The value stored by set_meta, or `default`."""
-        with self._lock:
+        with self._reading(f"the run's {key!r} setting"):
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+            return default if row is None else json.loads(row[0])
 
     def meta(self) -> dict[str, Any]:
         """Every meta key and value."""
-        with self._lock:
+        with self._reading("the run's settings"):
             rows = self._conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
-        return {key: json.loads(value) for key, value in rows}
+            return {key: json.loads(value) for key, value in rows}
 
     # -- lifetime ------------------------------------------------------------------
     def close(self) -> None:
@@ -336,6 +361,12 @@ class TrialStore:
 
     def __repr__(self) -> str:
         return f"TrialStore({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    """The first line of an error, printable and short: damaged bytes can hold anything."""
+    line = text.splitlines()[0] if text else ""
+    return "".join(ch if ch.isprintable() else "?" for ch in line)[:limit]
 
 
 def _check_status(status: str) -> None:
