@@ -117,6 +117,16 @@ class TrialStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         uri = f"{self.path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
         try:
+            self._connect_and_open(uri)
+        except RecordError:
+            if not (readonly and self._finished_in_readonly_dir()):
+                raise
+            # Reading a WAL-mode file needs its -shm file, which a read-only directory cannot
+            # hold; a finished run (no -wal left to merge) is read as an immutable file.
+            self._connect_and_open(uri + "&immutable=1")
+
+    def _connect_and_open(self, uri: str) -> None:
+        try:
             self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0, check_same_thread=False)
         except sqlite3.Error as e:
             raise RecordError(
@@ -137,6 +147,12 @@ class TrialStore:
         except RecordError:
             self._conn.close()
             raise
+
+    def _finished_in_readonly_dir(self) -> bool:
+        """True when no writer can be at work (the directory cannot be written) and nothing
+        waits in a -wal file: the main file then holds the whole record."""
+        wal = Path(f"{self.path}-wal")
+        return not os.access(self.path.parent, os.W_OK) and (not wal.exists() or wal.stat().st_size == 0)
 
     # -- opening -------------------------------------------------------------------
     def _open(self) -> None:

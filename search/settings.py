@@ -9,6 +9,7 @@ wrong raises SearchSetupError with one line naming the setting.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from search.config import ObjectiveConfig, RayConfig, ResourcesConfig, WandbConf
 from search.errors import SearchSetupError
 from search.wandb_logger import MODES as WANDB_MODES
 from space import SearchSpace
+from space.genotype import MAX_CELLS
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class SearchSettings:
             space = SearchSpace(**cfg["space"])  # SpaceConfig is generated from its fields
         except (ValueError, TypeError) as e:
             raise SearchSetupError(f"bad space settings: {e}") from None
+        if space.num_cells > MAX_CELLS:  # its genotypes would be refused by every tool
+            raise SearchSetupError(
+                f"space.num_intermediate={space.num_intermediate}: at most {MAX_CELLS - space.num_levels}"
+                f" with {space.num_levels} levels (a genotype has at most {MAX_CELLS} cells)"
+            )
         strategy, options = controller_options(cfg["controller"])
         try:
             task = ProxyTaskConfig(**cfg["proxy_task"])
@@ -86,6 +93,12 @@ class SearchSettings:
         )
 
 
+# The run directory is storage_path/name: one component, so '..', '.', 'a/b' or an absolute
+# path cannot put the record in storage_path itself or outside it.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_+=@][A-Za-z0-9._+=@-]{0,127}")
+_MAX_SEED = 2**63 - 1  # torch, numpy and SQLite all take it; 2**64 overflowed in torch's generator
+
+
 def _check(cfg: dict[str, Any]) -> None:
     checks = [
         (cfg["num_trials"] >= 1, f"num_trials={cfg['num_trials']}: must be >= 1"),
@@ -97,7 +110,15 @@ def _check(cfg: dict[str, Any]) -> None:
         (cfg["resources"]["gpus"] >= 0, "resources.gpus must be >= 0"),
         (cfg["device"] in ("auto", "cpu", "cuda"), f"device={cfg['device']!r}: expected auto, cpu or cuda"),
         (cfg["objective"]["cost"] in ("macs", "latency"), "objective.cost: expected macs or latency"),
-        (cfg["name"] and "/" not in cfg["name"], f"name={cfg['name']!r}: a non-empty name without '/'"),
+        (
+            isinstance(cfg["name"], str) and _SAFE_NAME.fullmatch(cfg["name"]) is not None,
+            f"name={cfg['name']!r}: the run directory's name, one path component: letters, digits and . _ - + = @"
+            " (not starting with '.' or '-', at most 128 characters)",
+        ),
+        (
+            isinstance(cfg["seed"], int) and 0 <= cfg["seed"] <= _MAX_SEED,
+            f"seed={cfg['seed']}: must be an integer from 0 to 2**63 - 1",
+        ),
         (cfg["top_k"] >= 1, f"top_k={cfg['top_k']}: must be >= 1"),
         (cfg["max_cache_hits"] >= 1, f"max_cache_hits={cfg['max_cache_hits']}: must be >= 1"),
         (

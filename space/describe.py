@@ -18,6 +18,13 @@ from space.genotype import Genotype, GenotypeError
 from space.search_space import SearchSpace
 from space.serialization import builtin_path, load
 
+# The cost is counted by running the pyramid on zero tensors of these sizes: the bounds keep
+# it within a few GB (the papers' largest: 384 channels, 7 repeats, 1536 pixels).
+MAX_CHANNELS = 512
+MAX_IN_CHANNELS = 4096
+MAX_REPEATS = 16
+MAX_IMAGE_SIZE = 1536
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m space.describe", description=__doc__.splitlines()[0])
@@ -62,8 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         path = builtin_path(args.genotype)
     try:
         genotype = load(path)
-        if args.channels < 1 or args.repeats < 1 or args.image_size < 1 or min(args.in_channels) < 1:
-            raise GenotypeError("--channels, --repeats, --image-size and --in-channels must be positive")
+        for flag, values, top in (
+            ("--channels", [args.channels], MAX_CHANNELS),
+            ("--in-channels", args.in_channels, MAX_IN_CHANNELS),
+            ("--repeats", [args.repeats], MAX_REPEATS),
+            ("--image-size", [args.image_size], MAX_IMAGE_SIZE),
+        ):
+            if not all(1 <= v <= top for v in values):
+                raise GenotypeError(f"{flag} {' '.join(map(str, values))}: expected 1..{top}")
         if len(args.in_channels) > genotype.num_levels:
             raise GenotypeError(f"--in-channels takes at most {genotype.num_levels} widths")
     except GenotypeError as e:

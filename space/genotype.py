@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 OPS: tuple[str, ...] = ("sum", "attention")
 _MAX_SUPPORTED_LEVEL = 12
+# The largest genotype any search space here makes (SearchSpace keeps num_cells within it):
+# the paper's spaces have 5 + 2 cells; a file with thousands kept every tool busy for minutes.
+MAX_CELLS = 64
 
 
 class GenotypeError(ValueError):
@@ -102,6 +105,7 @@ class Genotype:
                 f" got min_level={self.min_level}, max_level={self.max_level}"
             )
         n_levels = self.num_levels
+        check_cell_count(len(self.cells))
         if len(self.cells) < n_levels:
             raise GenotypeError(
                 f"a genotype needs at least {n_levels} cells (one output cell per level"
@@ -153,6 +157,12 @@ class Genotype:
             raise GenotypeError(f"cell {k}: inputs={list(inputs)}, expected two different entries")
 
 
+def check_cell_count(n: int) -> None:
+    """Raise GenotypeError for more than MAX_CELLS cells (checked before any cell is parsed)."""
+    if n > MAX_CELLS:
+        raise GenotypeError(f"{n} cells: a genotype has at most {MAX_CELLS} (the search spaces' bound)")
+
+
 def make_genotype(cells: Iterable[Sequence[object]], min_level: int = 3, max_level: int = 7) -> Genotype:
     """Build from (level, op, (i, j), is_output) tuples, the official block-spec form."""
     out = []
@@ -188,6 +198,7 @@ def from_controller_string(values: Sequence[int], min_level: int = 3, max_level:
         raise GenotypeError("controller string must hold integers only")
     n_levels = max_level - min_level + 1
     n_cells = len(values) // 4
+    check_cell_count(n_cells)
     cells = []
     for k in range(n_cells):
         level_index, op_index, i, j = values[4 * k : 4 * k + 4]

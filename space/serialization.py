@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from space.atomic import write_text_atomic
-from space.genotype import Cell, Genotype, GenotypeError, from_controller_string
+from space.genotype import Cell, Genotype, GenotypeError, check_cell_count, from_controller_string
 
 FORMAT = "nasfpn-genotype"
 VERSION = 1
+MAX_FILE_BYTES = 1 << 20  # MAX_CELLS cells take ~6 kB indented
 _CELL_KEYS = {"level", "op", "inputs", "is_output"}
 
 
@@ -77,6 +79,7 @@ def _cell_from_dict(k: int, d: object) -> Cell:
 def from_dict(d: object) -> Genotype:
     """Parse any accepted JSON form. Raises GenotypeError."""
     if isinstance(d, list):
+        check_cell_count(len(d))
         return Genotype(tuple(_cell_from_dict(k, c) for k, c in enumerate(d)))
     if not isinstance(d, dict):
         raise GenotypeError(f"expected a JSON object or list, got {type(d).__name__}")
@@ -92,6 +95,7 @@ def from_dict(d: object) -> Genotype:
         raise GenotypeError("missing field 'cells'")
     if not isinstance(d["cells"], list):
         raise GenotypeError(f"'cells' must be a list, got {type(d['cells']).__name__}")
+    check_cell_count(len(d["cells"]))
     cells = tuple(_cell_from_dict(k, c) for k, c in enumerate(d["cells"]))
     genotype = Genotype(cells, min_level, max_level)
     stored = d.get("hash")
@@ -109,10 +113,14 @@ def dumps(genotype: Genotype, name: str | None = None) -> str:
 
 def loads(text: str) -> Genotype:
     """Parse JSON text. Raises GenotypeError (malformed JSON included)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise GenotypeError(f"{len(text)} characters: a genotype is at most {MAX_FILE_BYTES} (a few kB)")
     try:
         d = json.loads(text)
     except json.JSONDecodeError as e:
         raise GenotypeError(f"malformed JSON: {e}") from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits (Python's conversion limit)
+        raise GenotypeError(f"malformed JSON: {str(e).splitlines()[0]}") from None
     return from_dict(d)
 
 
@@ -120,6 +128,11 @@ def load(path: str | os.PathLike[str]) -> Genotype:
     """Read a genotype file. Raises GenotypeError naming the file on any problem."""
     p = Path(path)
     try:
+        info = p.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, a device never end
+            raise GenotypeError(f"{p}: not a regular file; give a genotype JSON file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise GenotypeError(f"{p}: {info.st_size} bytes, a genotype file is at most {MAX_FILE_BYTES}")
         text = p.read_text()
     except FileNotFoundError:
         raise GenotypeError(f"{p}: no such genotype file") from None
