@@ -5,6 +5,7 @@ a record that cannot be written: `stop_when`)."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import warnings
@@ -25,6 +26,20 @@ from search.trainable import run_trial
 # The environment variables a trial needs; nothing else of the driver's environment is
 # handed to Ray (its runtime_env is logged in the session's runtime_env_agent.log).
 WORKER_ENV = ("WANDB_MODE", "WANDB_SILENT", "NASFPN_CACHE")
+_SECRET_ENV = re.compile(r"^AWS_|KEY|TOKEN|SECRET|PASSW|CREDENTIAL", re.IGNORECASE)
+
+
+def keep_secrets_out_of_ray() -> None:
+    """Tune copies AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the session tokens from the
+    driver's environment into every trial actor's runtime_env, and Ray's runtime-env agent
+    writes that runtime_env, values included, to the session's runtime_env_agent.log. Trials
+    need no credentials (the driver writes the record and Tune's files), so those names are
+    taken off Tune's list. Workers of a local cluster still inherit the driver's environment,
+    as any child process does; nodes of a multi-node cluster keep their own."""
+    from ray.tune.execution import class_cache
+
+    names = class_cache.ENV_VARS_TO_PROPAGATE
+    class_cache.ENV_VARS_TO_PROPAGATE = {n for n in names if not _SECRET_ENV.search(n)}
 
 
 class ErrorCapture(Callback):
@@ -92,6 +107,11 @@ def connect_ray(ray_config: RayConfig) -> bool:
         init_ray(ray_config)
     except Exception as e:  # ConnectionError, ray:// without ray[client], auth, version mismatch
         first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+        if ray_config.address in (None, "local"):
+            raise SearchSetupError(
+                f"cannot start a local Ray cluster ({first[:200]}); check RAY_TMPDIR (a short, writable path)"
+                " and the machine's free memory and disk"
+            ) from None
         raise SearchSetupError(
             f"cannot reach Ray at ray.address={ray_config.address!r} ({first[:200]}); start the cluster"
             " (`ray start --head`) or leave ray.address unset for a local one"
@@ -141,6 +161,7 @@ def run_tune(
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     tolerate_lost_workers()
+    keep_secrets_out_of_ray()
     started_here = connect_ray(ray_config)
     tuner = Tuner(
         tune.with_resources(

@@ -1,6 +1,8 @@
 """Faults injected into real Ray searches (the compact form of `python -m benchmarks.reliability`)."""
 
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,20 @@ def test_a_stop_signal_stops_cleanly_keeps_every_trial_and_exits_128_plus_signum
 
     row = scenario_signal(tmp_path, signum, to_group)
     assert row.problems == [] and row.lost == 0 and row.twice == 0 and row.survived == 1, row
+
+
+def test_aws_credentials_stay_out_of_ray_logs(tmp_path, nasfpn_cache, monkeypatch):
+    # Tune copies AWS_* into every trial actor's runtime_env, which Ray's runtime-env agent
+    # logs with its values; the search hands Ray only the variables trials need.
+    secret = "aws-secret-0123456789abcdef"
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # a session of its own; short: socket paths
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA0123456789ABCDEF")
+    cfg = compose(tmp_path, "name=aws", "num_trials=2", "concurrency=1")
+    run_search(cfg, faulty_trial({}, str(tmp_path), seconds=0.2))
+    logs = [p for p in ray_tmp.rglob("*") if p.is_file() and p.suffix in (".log", ".out", ".err", ".json")]
+    assert any(p.name.startswith("runtime_env") for p in logs)  # the agent's log was read
+    leaked = [str(p) for p in logs if secret.encode() in p.read_bytes() or b"AKIA0123456789ABCDEF" in p.read_bytes()]
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert leaked == []
