@@ -13,7 +13,20 @@ with faults injected at chosen trial steps or driver moments:
   record    the record file damaged at its tail: refused (one line, exit 2) by
             `python -m search.run` and `python -m results top`; earlier records intact
             after the suggested recovery; a torn WAL tail is dropped by SQLite itself
+  oom       Ray's memory monitor (threshold 1%) kills every trial worker: each trial is
+            retried, then recorded as failed; the driver goes on and exits 0
+  signal    SIGTERM to the driver, SIGINT to its process group (a terminal's Ctrl-C): exit
+            143 / 130 in one line with every finished trial kept; the same command finishes
+  write     the record made read-only, or the disk full under the record or the controller
+            state, in a resumed run: exit 1 in one line, the finished trial kept in the
+            pending journal, then appended by the same command, which finishes the budget
+  page      damage inside a record page (passes SQLite's integrity check): non-UTF-8 bytes
+            in a row, garbled settings JSON, 64 random bytes (dd): one-line refusals (or a
+            normal run when only a number changed), settings and readable rows recovered
   soak      hundreds of trivial trials: driver RSS at start and end
+
+Each row counts the trials lost (finished, then missing from the record) and trained twice
+(an attempt that started training a step after its record was made).
 
 Trials other than the worker scenario pass a stand-in for `proxy_task.train_and_evaluate`
 (fixed metrics after a short sleep) to the real `search.trainable.run_trial` as its `train`
@@ -389,15 +402,20 @@ def scenario_oom_kill(work: Path, budget: int) -> Row:
     markers = work / f"markers-{name}"
     markers.mkdir()
     cfg = compose(work, f"name={name}", f"num_trials={budget}", "concurrency=1", "max_retries=1")
-    env = {"RAY_memory_usage_threshold": "0.01", "RAY_memory_monitor_refresh_ms": "2000"}
-    done = run_driver({"cfg": cfg, "marker_dir": str(markers), "seconds": 5.0, "env": env}, work)
+    # every 5 s the monitor kills the newest worker: inside one of the trial actor's tasks
+    # (the case that ended the search) or while the actor starts
+    env = {"RAY_memory_usage_threshold": "0.01", "RAY_memory_monitor_refresh_ms": "5000"}
+    done = run_driver({"cfg": cfg, "marker_dir": str(markers), "seconds": 8.0, "env": env}, work)
     records = read_records(work / name)
     problems = [] if done.returncode == 0 else [f"driver exit {done.returncode}: {last_line(done.stderr)}"]
     oom = [r for r in records if r.status == "failed" and "memory" in (r.error or "")]
-    attempts = len(list(markers.glob("attempt-*")))
+    # 'OutOfMemoryError: ...' is the error of a killed actor task, converted by
+    # search/lost_workers.py (it ended the search before); a kill while the actor starts
+    # reaches Tune as a dead actor
+    in_task = sum((r.error or "").startswith("OutOfMemoryError") for r in oom)
     if len(records) != budget or len(oom) != budget:
         problems.append(f"{len(records)} records, {len(oom)} failed by OOM, of {budget}")
-    note = f"{attempts} attempts killed, {len(oom)}/{budget} recorded failed (OOM), driver exit {done.returncode}"
+    note = f"{len(oom)}/{budget} recorded failed (OOM; {in_task} killed inside a task), exit {done.returncode}"
     return Row("worker killed by Ray's OOM monitor", budget, int(not problems) * len(oom), 0, note, problems)
 
 
@@ -424,7 +442,10 @@ def scenario_driver_kill(work: Path, point: str, budget: int) -> Row:
     check = check_complete(run_dir, cfg, before)
     problems += check["problems"]
     note = f"{len(before)} recorded at kill, {pending_at_kill} pending; then {check['trained']}/{budget}"
-    return Row(f"driver SIGKILL: {point.replace('_', ' ')}", 1, int(not problems), check["lost"], note, problems)
+    twice = trained_twice(markers, check["records"])
+    problems += [f"{twice} trained twice"] if twice else []
+    return Row(f"driver SIGKILL: {point.replace('_', ' ')}", 1, int(not problems), check["lost"], note, problems,
+               twice)  # fmt: skip
 
 
 def trained_twice(marker_dir: Path, records: list[Any]) -> int:
@@ -577,14 +598,14 @@ def damage_variants() -> dict[str, Callable[[Path], None]]:
     return {"garbage tail": garbage_tail, "cut mid-page": cut_mid_page, "scrambled last page": scrambled_last_page}
 
 
-def replace_bytes(path: Path, old: bytes, new: bytes) -> int:
-    """Overwrite every `old` in the file with `new` (same length), as damage inside a page
-    that leaves SQLite's structure intact does; returns how many."""
+def replace_bytes(path: Path, old: bytes, new: bytes, count: int = -1) -> int:
+    """Overwrite `old` in the file with `new` (same length; every one, or the first `count`),
+    as damage inside a page that leaves SQLite's structure intact does; returns how many."""
     assert len(old) == len(new)
     data = path.read_bytes()
-    count = data.count(old)
-    path.write_bytes(data.replace(old, new))
-    return count
+    found = data.count(old) if count < 0 else min(count, data.count(old))
+    path.write_bytes(data.replace(old, new, count))
+    return found
 
 
 def random_page_damage(path: Path, seed: int, page: int | None = None) -> int:
@@ -628,7 +649,11 @@ def scenario_damaged_record(work: Path, source_run: Path, cfg: dict[str, Any]) -
                 ok = False
                 problems.append(f"{kind}: {' '.join(cmd[2:4])} -> rc {r.returncode}: {r.stderr.strip()[-300:]}")
         recovered = recover(db, run_dir / "recovered.sqlite")
-        if [r.trial_id for r in recovered[: len(good)]] != [r.trial_id for r in good][: len(recovered)]:
+        originals = {r.trial_id: r for r in good}  # rows after a damaged page are kept too: in order, unchanged
+        kept = [r.trial_id for r in recovered]
+        if kept != [r.trial_id for r in good if r.trial_id in kept] or not all(
+            r.same_trial(originals[r.trial_id]) for r in recovered if r.trial_id in originals
+        ):
             ok = False
             problems.append(f"{kind}: recovered records differ from the originals")
         lost = len(good) - len(recovered)
@@ -640,6 +665,73 @@ def scenario_damaged_record(work: Path, source_run: Path, cfg: dict[str, Any]) -
               f"{len(good)} records; refused by search.run and results top; readable rows salvaged",
               problems)  # fmt: skip
     return row, tried, clear
+
+
+def scenario_page_damage(work: Path, source_run: Path, cfg: dict[str, Any], seeds: int) -> tuple[Row, int, int]:
+    """Damage inside a page of a finished run's record, which SQLite's integrity check does
+    not see: non-UTF-8 bytes in one row, a garbled settings value, and `seeds` times 64 random
+    bytes in a random page (dd). `search.run` and `results top` must answer in one line (a
+    random change can also hit only numbers and pass unseen: then they run normally), and
+    recovery must keep the settings and every readable row.
+
+    Returns the row and (bad inputs tried, clear answers given)."""
+    good = read_records(source_run)
+    variants: dict[str, Callable[[Path], Any]] = {
+        "non-UTF-8 bytes in one row": lambda db: _damage_one_row(db, good[len(good) // 2]),
+        "garbled settings JSON": lambda db: replace_bytes(db, b'"baseline_decay"', b'{baseline_decay"', count=1),
+    }
+    for seed in range(seeds):
+        variants[f"64 random bytes, seed {seed}"] = lambda db, seed=seed: random_page_damage(db, seed)
+    tried = clear = survived = 0
+    problems: list[str] = []
+    for kind, damage in variants.items():
+        run_dir = work / f"page-{kind.replace(' ', '-').replace(',', '')}"
+        shutil.copytree(source_run, run_dir, ignore=shutil.ignore_patterns("tune", "driver.lock"))
+        db = run_dir / "trials.sqlite"
+        damage(db)
+        search_cmd = [sys.executable, "-m", "search.run", f"storage_path={work}", f"name={run_dir.name}",
+                      "proxy_task=tiny", "wandb.mode=disabled", f"num_trials={cfg['num_trials']}"]  # fmt: skip
+        ok = True
+        for cmd in (search_cmd, [sys.executable, "-m", "results", "top", str(run_dir)]):
+            tried += 1
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent.parent)
+            # undetected damage (a number changed) may let search.run go on to another one-line refusal
+            if r.returncode == 0 and "Traceback" not in r.stderr or one_line_error(r, ""):
+                clear += 1
+            else:
+                ok = False
+                problems.append(f"{kind}: {' '.join(cmd[2:4])} -> rc {r.returncode}: {r.stderr.strip()[-300:]}")
+        from results.recover import recover_record
+
+        salvage = recover_record(db, run_dir / "recovered.sqlite")
+        kept = {r.trial_id for r in salvage.records}
+        if not all(r.trial_id in kept or r.trial_id in _row_ids(salvage.lost_rows, good) for r in good):
+            ok = False
+            problems.append(f"{kind}: a readable row was not recovered")
+        settings = {"strategy", "config"}
+        # each setting salvaged or reported unreadable; the row damage must cost no setting
+        whole = "(the whole settings table)" in salvage.lost_meta
+        if not (whole or set(salvage.meta_keys) | set(salvage.lost_meta) == settings) or (
+            kind == "non-UTF-8 bytes in one row" and set(salvage.meta_keys) != settings
+        ):
+            ok = False
+            problems.append(f"{kind}: settings kept {salvage.meta_keys}, reported lost {salvage.lost_meta}")
+        survived += ok
+    row = Row("record damaged inside a page (integrity check passes)", len(variants), survived, 0,
+              f"{len(good)} records; one-line refusal or a normal run; settings and readable rows salvaged",
+              problems)  # fmt: skip
+    return row, tried, clear
+
+
+def _damage_one_row(db: Path, record: Any) -> None:
+    # the "hash" line inside the row's genotype JSON (no index holds it): not UTF-8 any more
+    h = record.genotype_hash.encode()
+    assert replace_bytes(db, b'"hash": "' + h, b'"hash": "' + b"\xff" * len(h), count=1) == 1
+
+
+def _row_ids(seqs: list[int], good: list[Any]) -> set[str]:
+    """Trial ids of the rows `recover` reported unreadable (seq is 1-based insertion order)."""
+    return {good[s - 1].trial_id for s in seqs if 0 < s <= len(good)}
 
 
 def recover(db: Path, out: Path) -> list[Any]:
@@ -743,32 +835,41 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     rows.append(timed("worker kill", lambda: scenario_worker_kill(work, 4 if args.quick else 6, [1, 3])))
+    rows.append(timed("OOM kill", lambda: scenario_oom_kill(work, 2)))
     for point in points:
         rows.append(timed(f"driver kill {point}", lambda point=point: scenario_driver_kill(work, point, 8)))
+    for sig, group in ((signal.SIGTERM, False), (signal.SIGINT, True)):
+        rows.append(timed(f"{sig.name}", lambda sig=sig, group=group: scenario_signal(work, sig, group)))
+    for kind in WRITE_FAULTS if not args.quick else WRITE_FAULTS[:1]:
+        rows.append(timed(f"write fault {kind}", lambda kind=kind: scenario_write_failure(work, kind)))
     rows.append(timed("trial failures", lambda: scenario_trial_failures(work, 6)))
     source = work / "driver-after-append"
     source_cfg = compose(work, "name=driver-after-append", "num_trials=8")
     row, tried, clear = timed("damaged record", lambda: scenario_damaged_record(work, source, source_cfg))
     rows.append(row)
+    row, tried2, clear2 = timed("page damage", lambda: scenario_page_damage(work, source, source_cfg, 4))
+    rows.append(row)
+    tried, clear = tried + tried2, clear + clear2
     rows.append(timed("torn WAL", lambda: scenario_torn_wal(work, read_records(source))))
     soak_row, soak = timed("soak", lambda: scenario_soak(work, soak_trials))
     rows.append(soak_row)
     print_table(rows, tried, clear, soak, timings)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(not r.problems and r.lost == 0 for r in rows) else 1
+    return 0 if all(not r.problems and r.lost == 0 and r.twice == 0 for r in rows) else 1
 
 
 def print_table(rows: list[Row], tried: int, clear: int, soak: dict[str, float], timings: dict[str, float]) -> None:
-    print(f"\n{'fault':<46} {'injected':>8} {'survived':>8} {'lost':>5}  note")
+    print(f"\n{'fault':<52} {'injected':>8} {'survived':>8} {'lost':>5} {'twice':>5}  note")
     for r in rows:
-        print(f"{r.scenario:<46} {r.injected:>8} {r.survived:>8} {r.lost:>5}  {r.note}")
+        print(f"{r.scenario:<52} {r.injected:>8} {r.survived:>8} {r.lost:>5} {r.twice:>5}  {r.note}")
         for problem in r.problems:
-            print(f"{'':<46} PROBLEM: {problem}")
+            print(f"{'':<52} PROBLEM: {problem}")
     injected = sum(r.injected for r in rows)
     survived = sum(r.survived for r in rows if r.injected)
-    print(f"{'total':<46} {injected:>8} {survived:>8} {sum(r.lost for r in rows):>5}")
-    print(f"bad record files given to the CLIs: {tried}, clear one-line errors: {clear}")
+    lost, twice = sum(r.lost for r in rows), sum(r.twice for r in rows)
+    print(f"{'total':<52} {injected:>8} {survived:>8} {lost:>5} {twice:>5}")
+    print(f"bad record files given to the CLIs: {tried}, clear one-line answers: {clear}")
     print(
         f"soak: {soak['trials']:.0f} trials; driver RSS {soak['rss_before_mb']:.0f} MB before Ray,"
         f" {soak['rss_first_mb']:.0f} MB after trial 1, {soak['rss_warm_mb']:.0f} MB after trial"

@@ -90,7 +90,8 @@ def _copy_meta(src: sqlite3.Connection, store: TrialStore, salvage: Salvage) -> 
     try:
         rowids = [rowid for (rowid,) in src.execute("SELECT rowid FROM meta ORDER BY rowid")]
     except _ROW_ERRORS:
-        rowids = []
+        salvage.lost_meta.append("(the whole settings table)")
+        return
     for rowid in rowids:
         key = f"row {rowid}"
         try:

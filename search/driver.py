@@ -314,27 +314,30 @@ def _drive(
         with store:
             summary.update(_finish(store, run_dir, s, None))
         return summary
-    _prepare_data(s.task)
     from search.tune_runner import check_gpus, connect_ray
     from search.wandb_logger import configure_env
 
-    configure_env(s.wandb.mode)  # before Ray starts: workers inherit WANDB_MODE
-    with StopRequests() as stops:
-        started_ray = connect_ray(s.ray)  # a refused start (no cluster, no GPU) leaves no record
-        stops.install()  # ray.init replaced the SIGTERM handler
-        try:
-            check_gpus(s.resources, s.device)
-            if store is None:  # a new run: everything that can refuse it has passed
-                _make_run_dir(run_dir, s.storage_path)
-                store = _open_record(run_dir, s)
-            with store:
-                return _session(s, strategy, store, records, rerun, run_dir, session_start, trainable, stops, summary,
-                                new_run=not resume)  # fmt: skip
-        finally:
-            if started_ray:
-                import ray
+    try:
+        _prepare_data(s.task)
+        configure_env(s.wandb.mode)  # before Ray starts: workers inherit WANDB_MODE
+        with StopRequests() as stops:
+            started_ray = connect_ray(s.ray)  # a refused start (no cluster, no GPU) leaves no record
+            stops.install()  # ray.init replaced the SIGTERM handler
+            try:
+                check_gpus(s.resources, s.device)
+                if store is None:  # a new run: everything that can refuse it has passed
+                    _make_run_dir(run_dir, s.storage_path)
+                    store = _open_record(run_dir, s)
+                return _session(s, strategy, store, records, rerun, run_dir, session_start, trainable, stops,
+                                summary, new_run=not resume)  # fmt: skip
+            finally:
+                if started_ray:
+                    import ray
 
-                ray.shutdown()
+                    ray.shutdown()
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _session(

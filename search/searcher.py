@@ -159,6 +159,8 @@ class ControllerSearcher(Searcher):
             if not self._served(sample):
                 self._save_state()
                 return sample
+            if self.write_error is not None:
+                return None
         return None
 
     def _served(self, sample: Sample) -> bool:
@@ -169,6 +171,9 @@ class ControllerSearcher(Searcher):
         key = sample.genotype.hash()
         hit = self.store.lookup_reward(key)
         if hit is not None:
+            # the ask is saved before its cached record is appended: a driver killed (or a
+            # write failing) in between leaves a step the state knows, never one it does not
+            self._save_state()
             self._finish(sample, self._cached(sample, hit))
             return True
         # running, or crashed and waiting for its error line (record_failure) to be recorded
