@@ -23,6 +23,18 @@ BACKBONES = ("resnet10", "resnet18", "resnet50", "mobilenet_v2")
 SCHEDULES = ("step", "cosine")
 FOCAL_LOSSES = ("fused", "torchvision")
 
+# The fields that never change a trial's reward: where the data and caches are, how many
+# threads and loader workers, how often progress is reported. A run may be resumed with other
+# values (another machine, another clone); every other field is a reward setting, and a
+# search resumed with another value of one is refused (one record, one task).
+MACHINE_FIELDS = ("cache_dir", "data_root", "train_json", "train_images", "eval_json", "eval_images")
+MACHINE_FIELDS += ("num_threads", "num_workers", "eval_every", "latency_images")
+# ... except these, when the reward has a latency term (the MnasNet-style objective)
+LATENCY_FIELDS = ("num_threads", "latency_images")
+# Reward settings added after records existed, with the value those records were made with:
+# a stored config without the field was made with that value.
+ADDED_REWARD_FIELDS = {"focal_loss": "torchvision"}
+
 
 @dataclass
 class ProxyTaskConfig:
@@ -279,4 +291,13 @@ def register_configs(cs: object) -> None:
         cs.store(group="proxy_task", name=name, node=make())  # type: ignore[attr-defined]
 
 
-__all__ = ["PRESETS", "ProxyTaskConfig", "preset", "register_configs", "tiny_config"]
+__all__ = [
+    "ADDED_REWARD_FIELDS",
+    "LATENCY_FIELDS",
+    "MACHINE_FIELDS",
+    "PRESETS",
+    "ProxyTaskConfig",
+    "preset",
+    "register_configs",
+    "tiny_config",
+]

@@ -23,6 +23,7 @@ from typing import Any
 
 import controller
 from proxy_task import ProxyTaskConfig
+from proxy_task.config import ADDED_REWARD_FIELDS, LATENCY_FIELDS, MACHINE_FIELDS
 from results import RecordError, TrialRecord, TrialStore
 from search.errors import SearchSetupError, SearchStopped
 from search.journal import PendingJournal, record_line
@@ -122,26 +123,6 @@ def _open_record(run_dir: Path, s: SearchSettings) -> TrialStore:
     return store
 
 
-# Settings that do not change a trial's reward: they may differ when a run is resumed
-# (another machine, another cache, more threads), unless the reward has a latency term.
-_FREE_TASK_KEYS = (
-    "cache_dir",
-    "data_root",
-    "train_json",
-    "train_images",
-    "eval_json",
-    "eval_images",
-    "num_threads",
-    "num_workers",
-    "eval_every",
-    "latency_images",
-)
-_LATENCY_KEYS = ("num_threads", "latency_images")
-# Reward settings added to the proxy after records existed, with the value those records
-# were made with: a record that lacks the key was made with that value.
-_ADDED_TASK_KEYS = {"focal_loss": "torchvision"}
-
-
 def reward_settings_changed(started: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """`KEY=VALUE` (as the run was started) for every setting that changes a trial's reward
     and differs between the stored config `started` and `now`: the trial seed, every
@@ -149,14 +130,15 @@ def reward_settings_changed(started: dict[str, Any], now: dict[str, Any]) -> lis
     the objective has a latency term) and every objective setting. A resumed run with any
     of them would mix rewards of two different tasks in one record. Keys only one side
     knows (older or newer versions) are not compared, except the proxy settings added
-    later (`_ADDED_TASK_KEYS`), which a record without them had at their earlier value."""
+    later (`ADDED_REWARD_FIELDS`), which a record without them had at their earlier value. Which
+    proxy settings change the reward is the proxy task's to say (proxy_task/config.py)."""
 
     objective = now.get("objective") or {}
     latency = objective.get("enabled") and objective.get("cost") == "latency"
-    free = {k for k in _FREE_TASK_KEYS if not (latency and k in _LATENCY_KEYS)}
+    free = {k for k in MACHINE_FIELDS if not (latency and k in LATENCY_FIELDS)}
     task_then = started.get("proxy_task") or {}
     if task_then:
-        task_then = {**_ADDED_TASK_KEYS, **task_then}
+        task_then = {**ADDED_REWARD_FIELDS, **task_then}
     task_then = {k: v for k, v in task_then.items() if k not in free}
     return (
         _differing({k: started[k] for k in ("seed",) if k in started}, now, "")
