@@ -22,8 +22,6 @@ import space
 from proxy_task.config import ProxyTaskConfig, register_configs
 from proxy_task.evaluator import AP_KEYS
 
-_BUILTIN = {"paper": "nasfpn_paper", "nasfpn_paper": "nasfpn_paper", "fpn": "fpn"}
-
 
 @dataclass
 class TrainConfig:
@@ -33,16 +31,6 @@ class TrainConfig:
     out_dir: str = ""
     defaults: list = field(default_factory=lambda: [{"proxy_task": "synthetic"}, "_self_"])
     proxy_task: ProxyTaskConfig = MISSING
-
-
-def load_genotype(spec: str) -> space.Genotype:
-    """A genotype from a JSON path or a built-in name. Raises FileNotFoundError or GenotypeError."""
-    if spec in _BUILTIN:
-        return space.load_builtin(_BUILTIN[spec])
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"genotype file not found: {path}")
-    return space.load(path)
 
 
 def _fail(message: str) -> None:
@@ -56,7 +44,7 @@ def run(cfg: DictConfig) -> dict:
     from proxy_task.trainer import NonFiniteLossError, train_and_evaluate
 
     try:
-        genotype = load_genotype(cfg.genotype)
+        genotype = space.load_spec(cfg.genotype)
         task = ProxyTaskConfig(**OmegaConf.to_container(cfg.proxy_task, resolve=True, throw_on_missing=True))
     except (OSError, ValueError) as e:  # GenotypeError is a ValueError
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)

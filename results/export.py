@@ -16,7 +16,7 @@ from pathlib import Path
 from results.errors import ResultsError
 from results.ranking import pick_rank
 from results.run import load_run
-from space import Genotype, save
+from space import Genotype, load_spec, save
 
 FORMATS = ("json", "torch", "onnx")
 
@@ -43,12 +43,10 @@ def load_source(source: str | os.PathLike[str], rank: int = 1) -> tuple[Genotype
         RecordError, NoResultsError: as `export_genotype`, for a run.
         space.GenotypeError: a genotype file that is missing or not valid.
     """
-    from proxy_task.train import load_genotype
-
     path = Path(source)
     if path.suffix == ".json" or not path.exists():
         try:
-            return load_genotype(str(source)), path.stem
+            return load_spec(str(source)), path.stem
         except FileNotFoundError as e:
             if path.suffix == ".json":
                 raise ResultsError(f"{e}; give a run directory, a genotype JSON file or 'paper' / 'fpn'") from None

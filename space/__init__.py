@@ -8,9 +8,10 @@ from space.canonical import canonical_hash
 from space.expansion import MergeNode, expand, output_indices
 from space.genotype import OPS, Cell, Genotype, GenotypeError, make_genotype
 from space.search_space import Decision, SearchSpace
-from space.serialization import builtin_path, dumps, load, load_builtin, loads, save
+from space.serialization import BUILTIN_NAMES, builtin_path, dumps, load, load_builtin, load_spec, loads, save
 
 __all__ = [
+    "BUILTIN_NAMES",
     "OPS",
     "Cell",
     "Decision",
@@ -24,6 +25,7 @@ __all__ = [
     "expand",
     "load",
     "load_builtin",
+    "load_spec",
     "loads",
     "make_genotype",
     "output_indices",

@@ -151,10 +151,29 @@ def save(genotype: Genotype, path: str | os.PathLike[str], name: str | None = No
     return write_text_atomic(path, dumps(genotype, name))
 
 
+# The shipped genotypes by every name they go by: the one table every command resolves with.
+BUILTIN_NAMES = {"paper": "nasfpn_paper", "nasfpn_paper": "nasfpn_paper", "fpn": "fpn"}
+
+
 def builtin_path(name: str) -> Path:
-    """Path of a shipped genotype: 'nasfpn_paper' or 'fpn'."""
-    return Path(__file__).parent / "genotypes" / f"{name}.json"
+    """Path of a shipped genotype: 'paper' (= 'nasfpn_paper') or 'fpn'."""
+    return Path(__file__).parent / "genotypes" / f"{BUILTIN_NAMES.get(name, name)}.json"
 
 
 def load_builtin(name: str) -> Genotype:
     return load(builtin_path(name))
+
+
+def load_spec(spec: str) -> Genotype:
+    """A genotype from a JSON file path or a shipped name (`BUILTIN_NAMES`).
+
+    Raises:
+        FileNotFoundError: neither a shipped name nor an existing file.
+        GenotypeError: a file that is not a valid genotype (one line).
+    """
+    if spec in BUILTIN_NAMES:
+        return load_builtin(spec)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"genotype file not found: {path}")
+    return load(path)

@@ -59,8 +59,6 @@ class RetrainError(ValueError):
 
 def resolve_spec(spec: str) -> tuple[str, space.Genotype]:
     """(display name, genotype) of one spec. Raises RetrainError, space.GenotypeError."""
-    from proxy_task.train import load_genotype
-
     if spec.startswith("best:"):
         from results.errors import ResultsError
         from results.ranking import pick_rank
@@ -77,10 +75,10 @@ def resolve_spec(spec: str) -> tuple[str, space.Genotype]:
             raise RetrainError(f"genotype spec {spec!r}: {e}") from None
         return f"best of {loaded.name}" + (f" #{rank}" if rank > 1 else ""), best.genotype()
     try:
-        genotype = load_genotype(spec)
+        genotype = space.load_spec(spec)
     except FileNotFoundError as e:
         raise RetrainError(f"{e}; give a genotype JSON path, paper, fpn or best:RUN_DIR") from None
-    return ("paper" if spec in ("paper", "nasfpn_paper") else Path(spec).stem), genotype
+    return ("paper" if space.BUILTIN_NAMES.get(spec) == "nasfpn_paper" else Path(spec).stem), genotype
 
 
 def collect_genotypes(specs: Iterable[str], n_random: int, random_seed: int) -> dict[str, dict[str, Any]]:
