@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results import TrialStore
+from results import TrialStatus, TrialStore
 from space import Genotype, SearchSpace
 
 # Near-uniform records: the three random-search runs, and PPO with the earlier defaults
@@ -53,7 +53,7 @@ def load_records(run_dirs: tuple[Path, ...] = RECORDS) -> tuple[list[Genotype], 
             for f in run_dir.glob("trials.sqlite*"):
                 shutil.copy(f, Path(tmp) / f.name)
             with TrialStore(Path(tmp) / "trials.sqlite", readonly=True) as store:
-                for r in store.records(status="ok"):
+                for r in store.records(status=TrialStatus.OK):
                     genotypes.append(r.genotype())
                     rewards.append(float(r.reward))
     return genotypes, np.array(rewards)

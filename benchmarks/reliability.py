@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from results.record import TrialStatus
+
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("WANDB_SILENT", "true")
 
@@ -383,7 +385,7 @@ def scenario_worker_kill(work: Path, budget: int, kill_steps: list[int]) -> Row:
     check = check_complete(work / "worker-kill", cfg)
     killed = sum(first_attempt_used(markers, f"worker_kill-{s}") for s in kill_steps)
     by_step = {r.step: r for r in check["records"]}
-    ok = [s for s in kill_steps if s in by_step and by_step[s].status == "ok"]
+    ok = [s for s in kill_steps if s in by_step and by_step[s].status == TrialStatus.OK]
     problems = check["problems"] + [f"step {s} not ok after retry" for s in kill_steps if s not in ok]
     return Row("worker SIGKILL mid-trial (tiny proxy)", killed, len(ok) if not check["problems"] else 0,
                check["lost"], f"{check['trained']}/{budget} trained, retried steps {ok}", problems)  # fmt: skip
@@ -408,7 +410,7 @@ def scenario_oom_kill(work: Path, budget: int) -> Row:
     done = run_driver({"cfg": cfg, "marker_dir": str(markers), "seconds": 8.0, "env": env}, work)
     records = read_records(work / name)
     problems = [] if done.returncode == 0 else [f"driver exit {done.returncode}: {last_line(done.stderr)}"]
-    oom = [r for r in records if r.status == "failed" and "memory" in (r.error or "")]
+    oom = [r for r in records if r.status == TrialStatus.FAILED and "memory" in (r.error or "")]
     # 'OutOfMemoryError: ...' is the error of a killed actor task, converted by
     # search/lost_workers.py (it ended the search before); a kill while the actor starts
     # reaches Tune as a dead actor
@@ -559,7 +561,11 @@ def scenario_trial_failures(work: Path, budget: int) -> Row:
     run_search(cfg, faulty_trial(faults, str(markers), seconds=0.5))
     check = check_complete(work / "trial-faults", cfg)
     by_step = {r.step: r for r in check["records"]}
-    expect = {1: ("nonfinite", "non-finite loss nan"), 2: ("failed", "always raises"), 3: ("timeout", "4 s limit")}
+    expect = {
+        1: (TrialStatus.NONFINITE, "non-finite loss nan"),
+        2: (TrialStatus.FAILED, "always raises"),
+        3: (TrialStatus.TIMEOUT, "4 s limit"),
+    }
     survived, problems = 0, list(check["problems"])
     for step, (status, words) in expect.items():
         r = by_step.get(step)

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from results.record import TrialStatus
+
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
@@ -45,7 +47,7 @@ def fixed_cost_trial(config: dict[str, Any], *, task: dict[str, Any], **_: Any) 
 
     t0 = time.time()
     spent = _burn(task["seconds"])
-    report = {"final": True, "status": "ok", "ap": (config["step"] % 7) / 10, "duration_s": spent}
+    report = {"final": True, "status": TrialStatus.OK.value, "ap": (config["step"] % 7) / 10, "duration_s": spent}
     tune.report({**report, "t0": t0, "t1": time.time()})
 
 

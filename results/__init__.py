@@ -4,7 +4,7 @@
 """
 
 from results.errors import DuplicateTrialError, NoResultsError, RecordError, ResultsError
-from results.record import STATUSES, TrialRecord
+from results.record import STATUSES, TrialRecord, TrialStatus
 from results.store import TrialStore
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "RecordError",
     "ResultsError",
     "TrialRecord",
+    "TrialStatus",
     "TrialStore",
 ]

@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from results.record import in_step_order
+from results.record import TrialStatus, in_step_order
 from results.run import Run
 
 
@@ -38,7 +38,7 @@ def summarize_run(run: Run, budgets: Sequence[int] = (20, 40, 80), last: int = 2
     best, best_at, running = None, None, None
     curve: list[float | None] = []
     for i, r in enumerate(trainings):
-        if r.status == "ok" and r.reward is not None and (running is None or r.reward > running):
+        if r.status == TrialStatus.OK and r.reward is not None and (running is None or r.reward > running):
             running = r.reward
             best, best_at = r.reward, i + 1
         curve.append(running)
@@ -46,7 +46,7 @@ def summarize_run(run: Run, budgets: Sequence[int] = (20, 40, 80), last: int = 2
         label=run.label,
         name=run.name,
         trained=len(trainings),
-        failed=sum(r.status != "ok" for r in trainings),
+        failed=sum(r.status != TrialStatus.OK for r in trainings),
         cache_hits=len(ordered) - len(trainings),
         unique=len({r.genotype_hash for r in ordered}),
         best=best,

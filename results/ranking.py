@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from results.errors import NoResultsError
-from results.record import TrialRecord
+from results.record import TrialRecord, TrialStatus
 
 METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ap", "AP"),
@@ -47,7 +47,7 @@ def rank_architectures(records: Sequence[TrialRecord], k: int | None = None) -> 
         h = r.genotype_hash
         first_step[h] = min(first_step.get(h, r.step), r.step)
         times[h] = times.get(h, 0) + 1
-        if r.status == "ok" and (h not in best or r.reward > best[h][1].reward):  # type: ignore[operator]
+        if r.status == TrialStatus.OK and (h not in best or r.reward > best[h][1].reward):  # type: ignore[operator]
             best[h] = (seq, r)
     order = sorted(best.values(), key=lambda sr: (-sr[1].reward, sr[0]))  # type: ignore[operator]
     order = order if k is None else order[:k]

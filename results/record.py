@@ -20,12 +20,27 @@ import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from space import Genotype, dumps, loads
 
-STATUSES: tuple[str, ...] = ("ok", "failed", "nonfinite", "timeout", "cached")
-REWARD_STATUSES: tuple[str, ...] = ("ok", "cached")
+
+class TrialStatus(str, Enum):
+    """How a trial ended: the record's `status` (stored and compared as its string value)."""
+
+    OK = "ok"  # trained and rewarded
+    FAILED = "failed"  # crashed (exception, lost worker) after every retry: the failure reward
+    NONFINITE = "nonfinite"  # the loss became NaN or infinite: the failure reward, not retried
+    TIMEOUT = "timeout"  # ran past trial_timeout_s: the failure reward, not retried
+    CACHED = "cached"  # the reward of an earlier record of the same architecture
+
+    def __str__(self) -> str:  # the value, as a plain string would print
+        return self.value
+
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in TrialStatus)
+REWARD_STATUSES: tuple[str, ...] = (TrialStatus.OK.value, TrialStatus.CACHED.value)
 
 
 def _check_int(name: str, x: object, allow_none: bool) -> int | None:
@@ -89,7 +104,7 @@ class TrialRecord:
     macs: int | None = None  # multiply-adds
     duration_s: float = 0.0
     node: str = ""
-    status: str = "ok"
+    status: str = TrialStatus.OK.value
     error: str | None = None
     cache_hit: bool = False
     strategy: str = ""
@@ -108,7 +123,8 @@ class TrialRecord:
             object.__setattr__(self, name, _check_int(name, getattr(self, name), allow_none))
         if self.status not in STATUSES:
             raise ValueError(f"status={self.status!r}: expected one of {list(STATUSES)}")
-        if not isinstance(self.cache_hit, bool) or self.cache_hit != (self.status == "cached"):
+        object.__setattr__(self, "status", TrialStatus(self.status).value)  # a plain str in the record
+        if not isinstance(self.cache_hit, bool) or self.cache_hit != (self.status == TrialStatus.CACHED):
             raise ValueError(
                 f"cache_hit={self.cache_hit!r} with status={self.status!r}: cache_hit must be True exactly"
                 " for status 'cached'"

@@ -35,7 +35,7 @@ from ray.tune.search import Searcher
 
 from controller import Sample, Strategy
 from proxy_task.evaluator import AP_KEYS
-from results import RecordError, TrialRecord, TrialStore
+from results import RecordError, TrialRecord, TrialStatus, TrialStore
 from search.journal import PendingJournal
 from search.reward import reward_from_metrics
 from search.state import reward_of, save_state
@@ -204,7 +204,7 @@ class ControllerSearcher(Searcher):
             metrics={**hit.metrics, "cached_from": hit.trial_id},
             params=hit.params,
             macs=hit.macs,
-            status="cached",
+            status=TrialStatus.CACHED,
             cache_hit=True,
             strategy=self.strategy_name,
         )
@@ -228,17 +228,17 @@ class ControllerSearcher(Searcher):
             "strategy": self.strategy_name,
         }
         result = result or {}
-        status = "failed" if error or not result.get("final") else str(result.get("status", "failed"))
+        status = TrialStatus.FAILED if error or not result.get("final") else result.get("status", TrialStatus.FAILED)
         message = self.errors.pop(trial_id, None) or result.get("error") or None
-        if status == "failed" and not message:
+        if status == TrialStatus.FAILED and not message:
             message = "trial crashed (worker lost or exception) after all retries"
         metrics = {k: result[k] for k in METRIC_KEYS if k in result}
         reward = None
-        if status == "ok":
+        if status == TrialStatus.OK:
             try:
                 reward = reward_from_metrics(result, **self.objective)
             except (KeyError, ValueError, TypeError) as e:
-                status, message = "failed", f"trial reported no usable reward: {e}"
+                status, message = TrialStatus.FAILED, f"trial reported no usable reward: {e}"
         return TrialRecord.from_genotype(
             sample.genotype,
             **fields,

@@ -26,6 +26,7 @@ import torch
 from ray import tune
 
 from proxy_task import NonFiniteLossError, ProxyTaskConfig, train_and_evaluate
+from results.record import TrialStatus
 from search.deadline import Deadline, TrialTimeoutError
 from space import loads
 
@@ -55,14 +56,14 @@ def run_trial(
     def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
         tune.report({**_numbers(metrics), "epoch": epoch, "final": False})
 
-    status, error, metrics = "ok", None, {}
+    status, error, metrics = TrialStatus.OK.value, None, {}
     try:
         with Deadline(time_limit_s):
             metrics = train(genotype, task_cfg, seed=seed, device=device, on_epoch=on_epoch)
     except NonFiniteLossError as e:
-        status, error = "nonfinite", str(e)
+        status, error = TrialStatus.NONFINITE.value, str(e)
     except TrialTimeoutError:
-        status, error = "timeout", f"trial ran past its {time_limit_s:g} s limit"
+        status, error = TrialStatus.TIMEOUT.value, f"trial ran past its {time_limit_s:g} s limit"
     tune.report(
         {
             **_numbers(metrics),

@@ -32,7 +32,7 @@ import torch
 
 from proxy_task.config import ProxyTaskConfig
 from results.errors import ResultsError
-from results.record import TrialRecord
+from results.record import TrialRecord, TrialStatus
 from results.run import load_run
 from space.atomic import write_text_atomic
 from studies.variance import kendall_tau
@@ -40,7 +40,7 @@ from studies.variance import kendall_tau
 
 def pick(records: list[TrialRecord], n: int) -> list[TrialRecord]:
     """`n` trained 'ok' records evenly spread over the record (all when there are fewer)."""
-    trained = [r for r in records if not r.cache_hit and r.status == "ok"]
+    trained = [r for r in records if not r.cache_hit and r.status == TrialStatus.OK]
     if n >= len(trained):
         return trained
     return [trained[round(k * (len(trained) - 1) / max(1, n - 1))] for k in range(n)]

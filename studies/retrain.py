@@ -35,6 +35,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 import space
 from proxy_task.config import ProxyTaskConfig, register_configs
+from results.record import TrialStatus
 from space.atomic import write_text_atomic
 
 METRICS = ("ap", "ap50", "ap75")
@@ -104,9 +105,9 @@ def _train_one(genotype_json: str, task: dict, seed: int, device: str) -> dict[s
     try:
         m = train_and_evaluate(genotype, ProxyTaskConfig(**task), seed, device)
     except NonFiniteLossError as e:
-        return {"status": "nonfinite", "error": str(e).splitlines()[0], **dict.fromkeys(METRICS, 0.0)}
+        return {"status": TrialStatus.NONFINITE.value, "error": str(e).splitlines()[0], **dict.fromkeys(METRICS, 0.0)}
     kept = {k: m[k] for k in (*METRICS, "params", "pyramid_params", "macs")}
-    return {"status": "ok", **kept, "seconds": time.perf_counter() - start}
+    return {"status": TrialStatus.OK.value, **kept, "seconds": time.perf_counter() - start}
 
 
 def pyramid_macs(genotype: space.Genotype, task: ProxyTaskConfig) -> int:
@@ -126,7 +127,7 @@ def summarize(entries: dict[str, dict[str, Any]], runs: dict[str, dict], seeds: 
         if len(done) < seeds:
             continue
         ap = [r["ap"] for r in done]
-        ok = [r for r in done if r["status"] == "ok"]
+        ok = [r for r in done if r["status"] == TrialStatus.OK]
         rows.append(
             {
                 "name": e["name"],
