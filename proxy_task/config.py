@@ -110,7 +110,7 @@ class ProxyTaskConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     grad_clip: float = 10.0  # max global gradient norm; 0 = off
-    channels_last: bool = True  # NHWC convolutions: ~1.16x faster trials on CPU, same ranking (docs/proxy_task.md)
+    channels_last: bool = True  # NHWC convolutions: faster trials on CPU, same ranking (measured in docs/proxy_task.md)
     amp: str = "auto"  # "auto": bf16 autocast on CUDA only; "off"
     num_threads: int = 1  # torch threads on CPU = the CPUs the trial was given; 0 = leave as is
     num_workers: int = 0  # DataLoader workers (end-to-end mode)

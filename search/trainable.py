@@ -48,7 +48,8 @@ def run_trial(
     `train` is called as `proxy_task.train_and_evaluate` is (genotype, task config, seed=,
     device=, on_epoch=) and returns its metrics; fault-injection benchmarks pass their own.
     """
-    torch.set_num_threads(max(1, int(cpus)))  # oversubscribed threads cost ~9x here
+    # more threads than the CPUs given to the trial oversubscribe the node and slow every trial
+    torch.set_num_threads(max(1, int(cpus)))
     genotype = loads(config["genotype"])
     task_cfg = task.replace(num_threads=max(1, int(cpus)))
     start = time.monotonic()
