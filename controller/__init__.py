@@ -13,6 +13,7 @@ A strategy's options are one frozen dataclass (`PPOOptions`, ... in `controller.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from controller.evolution import RegularizedEvolution
@@ -45,6 +46,21 @@ def default_options(name: str) -> dict[str, Any]:
     """The options of strategy `name` with their defaults, in order (the shared ones,
     `failure_reward` and `seed`, first). Raises KeyError for an unknown name."""
     return dataclasses.asdict(STRATEGIES[name].options_type())
+
+
+def label(name: str, options: Mapping[str, Any]) -> str:
+    """The strategy and the options set away from its defaults, in the options' order:
+    'ppo', or 'ppo (decision_order=level_first, distance_bias=True)'. Keys the strategy does
+    not have (a record of an older or newer version, the config's `name`) are not named."""
+    defaults = default_options(name) if name in STRATEGIES else {}
+    changed = [f"{k}={v}" for k, v in options.items() if k in defaults and _differs(v, defaults[k])]
+    return f"{name} ({', '.join(changed)})" if changed else name
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(default, (tuple, list)) and isinstance(value, (tuple, list)):  # a config's lists, tuples here
+        return list(default) != list(value)
+    return default != value
 
 
 def preset(name: str) -> tuple[str, dict[str, Any]]:
@@ -90,5 +106,6 @@ __all__ = [
     "StrategyOptions",
     "build",
     "default_options",
+    "label",
     "preset",
 ]

@@ -6,7 +6,6 @@ Runs are opened read-only, so looking at a search while it runs is safe.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -37,29 +36,19 @@ class Run:
     @property
     def strategy(self) -> str:
         """The strategy that made the run and the options it set away from that strategy's
-        defaults (meta "strategy" and "config"), e.g. 'ppo (decision_order=level_first)';
-        else its label. Runs are grouped by it, so variants of one strategy stay apart."""
+        defaults, e.g. 'ppo (decision_order=level_first)', as the driver stored it at start
+        (meta "strategy_label"); worked out from meta "strategy" and "config" for a record
+        older than that label; else the run's label. Runs are grouped by it, so variants of
+        one strategy stay apart."""
+        stored = self.meta.get("strategy_label")
+        if stored:
+            return str(stored)
         name = self.meta.get("strategy")
         if not name:
             return self.label
-        node = (self.meta.get("config") or {}).get("controller") or {}
-        defaults = _defaults(str(name))  # an option this code's strategy lacks (older or newer record): not named
-        changed = [f"{k}={v}" for k, v in node.items() if k in defaults and _differs(v, defaults[k])]
-        return f"{name} ({', '.join(changed)})" if changed else str(name)
+        import controller  # torch: only for a record made before the label was stored
 
-
-@functools.cache
-def _defaults(strategy: str) -> dict[str, Any]:
-    """The options of a strategy with their defaults ({} if this code has no such strategy)."""
-    import controller  # torch: imported only when a record names its strategy
-
-    return controller.default_options(strategy) if strategy in controller.STRATEGIES else {}
-
-
-def _differs(value: Any, default: Any) -> bool:
-    if isinstance(default, (tuple, list)) and isinstance(value, (tuple, list)):
-        return list(default) != list(value)
-    return default != value
+        return controller.label(str(name), (self.meta.get("config") or {}).get("controller") or {})
 
 
 def record_path(run: str | os.PathLike[str]) -> Path:

@@ -97,6 +97,7 @@ def _open_record(run_dir: Path, s: SearchSettings) -> TrialStore:
         started_with = store.get_meta("strategy")
         if started_with is None:
             store.set_meta("strategy", s.strategy)
+            store.set_meta("strategy_label", controller.label(s.strategy, s.plain["controller"]))
             store.set_meta("config", s.plain)
             return store
         started_config = store.get_meta("config") or {}

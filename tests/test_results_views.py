@@ -225,3 +225,19 @@ def test_coco_minus_one_is_shown_as_absent() -> None:
                                   metrics={"ap": 0.25, "aps": 0.0, "apm": 0.31, "apl": -1.0}, strategy="ppo")  # fmt: skip
     cells = table_row(RankedArchitecture(1, r, 0, 1))
     assert cells[1:8] == ("0.2500", "0.2500", "-", "-", "0.0000", "0.3100", "-")
+
+
+def test_strategy_label_is_stored_at_start_and_worked_out_for_older_records(tmp_path: Path) -> None:
+    import controller
+
+    assert controller.label("ppo", {"name": "ppo", "lr": 3e-3, "decision_order": "level_first"}) == (
+        "ppo (decision_order=level_first)"
+    )
+    assert controller.label("nope", {"lr": 1}) == "nope"
+    old = _write_run(tmp_path / "old", "ppo", 0, n=3)  # meta without the stored label
+    with TrialStore(old / "trials.sqlite") as store:
+        store.set_meta("config", {"controller": {"name": "ppo", "distance_bias": True}})
+    assert load_run(old).strategy == "ppo (distance_bias=True)"
+    with TrialStore(old / "trials.sqlite") as store:
+        store.set_meta("strategy_label", "ppo (stored)")
+    assert load_run(old).strategy == "ppo (stored)"
