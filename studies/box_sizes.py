@@ -91,9 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:  # unknown preset or field, unusable data (DataError)
         print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
-    names = {k: str(cid) for k, cid in enumerate(split.category_ids)}
-    names.update({k: c["name"] for k, cid in enumerate(split.category_ids) for c in split.document["categories"]
-                  if c["id"] == cid and "name" in c})  # fmt: skip
+    by_id = {c["id"]: str(c.get("name", c["id"])) for c in split.document["categories"]}
+    names = {k: by_id.get(cid, str(cid)) for k, cid in enumerate(split.category_ids)}
     records = [r for r in split.records if len(r.boxes)]
     sizes = args.image_size or [cfg.image_size]
     anchor_scales = args.anchor_scale or [cfg.anchor_scale]
