@@ -15,14 +15,12 @@ import torch
 from torch.utils.data import DataLoader
 
 import space
-from proxy_task import preset
+from proxy_task import ProxyTask, preset
 from proxy_task.augment import make_augmentation
 from proxy_task.backbones import build_backbone
-from proxy_task.data import load_proxy_data
 from proxy_task.detector import build_detector
-from proxy_task.features import cached_features
 from proxy_task.loaders import AugmentedImages, collate
-from proxy_task.trainer import _feature_batches, _image_batches
+from proxy_task.trainer import feature_batches, image_batches
 
 
 def _rate(batches, n_batches: int, batch_size: int, step=None) -> float:
@@ -40,8 +38,8 @@ def main() -> None:
     cfg = preset(sys.argv[1] if len(sys.argv) > 1 else "synthetic")
     torch.set_num_threads(1)
     dev = torch.device("cpu")
-    data = load_proxy_data(cfg)
-    backbone, feats = cached_features(cfg, data, dev)
+    task = ProxyTask(cfg, dev)
+    data, (backbone, feats) = task.data, task.frozen
     g = space.load_builtin("nasfpn_paper")
     kw = dict(
         channels=cfg.channels,
@@ -61,8 +59,8 @@ def main() -> None:
 
     gen = torch.Generator().manual_seed(0)
     n = 20
-    feat_load = _rate(_feature_batches(feats, data, cfg, gen, dev), n, cfg.batch_size)
-    feat_train = _rate(_feature_batches(feats, data, cfg, gen, dev), n, cfg.batch_size, step)
+    feat_load = _rate(feature_batches(feats, data, cfg, gen, dev), n, cfg.batch_size)
+    feat_train = _rate(feature_batches(feats, data, cfg, gen, dev), n, cfg.batch_size, step)
     e2e = build_detector(
         g, build_backbone(cfg.backbone, cfg.backbone_width), backbone.out_channels, data.num_classes, **kw
     )
@@ -70,8 +68,8 @@ def main() -> None:
     model = e2e
     ds = AugmentedImages(data.train, make_augmentation(cfg.image_size, cfg.scale_jitter, cfg.hflip))
     loader = DataLoader(ds, cfg.batch_size, shuffle=True, collate_fn=collate, drop_last=True, num_workers=0)
-    img_load = _rate(_image_batches(loader, dev, False), n, cfg.batch_size)
-    img_train = _rate(_image_batches(loader, dev, False), n, cfg.batch_size, step)
+    img_load = _rate(image_batches(loader, dev, False), n, cfg.batch_size)
+    img_train = _rate(image_batches(loader, dev, False), n, cfg.batch_size, step)
     report = {
         "cached_features": {"loader_img_s": feat_load, "train_img_s": feat_train, "ratio": feat_load / feat_train},
         "images_augmented_0_workers": {

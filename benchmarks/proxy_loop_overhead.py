@@ -1,7 +1,7 @@
 """Our training loop against a bare loop over the same model and batches, in one process.
 
 `python -m benchmarks.proxy_loop_overhead [preset] [epochs] [reps]` (synthetic, 3, 3).
-Ours: `train_and_evaluate` timed between the ends of its first and last epochs (on_epoch),
+Ours: `ProxyTask.train` timed between the ends of its first and last epochs (on_epoch),
 so data loading, model building and evaluation are left out. Bare: the very model a trial
 trains (same seed, same memory format), the same cached batches, forward, backward and an
 SGD step only (no schedule, clipping, finiteness check or progress bookkeeping). The two
@@ -19,16 +19,16 @@ import time
 import torch
 
 import space
-from proxy_task import ProxyTaskConfig, preset, train_and_evaluate
-from proxy_task.data import ProxyData, load_proxy_data
-from proxy_task.features import CachedFeatures, cached_features
-from proxy_task.trainer import _feature_batches, build_trial_model
+from proxy_task import ProxyTask, ProxyTaskConfig, preset
+from proxy_task.data import ProxyData
+from proxy_task.features import CachedFeatures
+from proxy_task.trainer import build_trial_model, feature_batches
 
 
-def ours_per_step(g: space.Genotype, cfg: ProxyTaskConfig, steps_per_epoch: int) -> float:
+def ours_per_step(g: space.Genotype, task: ProxyTask, steps_per_epoch: int) -> float:
     """Seconds per step of a trial, between the ends of its first and last epochs."""
     ends: dict[int, float] = {}
-    train_and_evaluate(g, cfg, 0, "cpu", on_epoch=lambda e, r: ends.__setitem__(e, time.perf_counter()))
+    task.train(g, 0, on_epoch=lambda e, r: ends.__setitem__(e, time.perf_counter()))
     return (ends[max(ends)] - ends[1]) / ((max(ends) - 1) * steps_per_epoch)
 
 
@@ -39,7 +39,7 @@ def bare_per_step(
     model = build_trial_model(g, cfg, data.num_classes, backbone, feats, 0, torch.device("cpu"))
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.scaled_lr, momentum=0.9, weight_decay=1e-4)
-    batches = list(_feature_batches(feats, data, cfg, torch.Generator().manual_seed(0), torch.device("cpu")))
+    batches = list(feature_batches(feats, data, cfg, torch.Generator().manual_seed(0), torch.device("cpu")))
     epochs = int(cfg.epochs) - 1
     start = time.perf_counter()
     for _ in range(epochs):
@@ -57,13 +57,13 @@ def main() -> None:
     reps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     torch.set_num_threads(1)
     g = space.load_builtin("nasfpn_paper")
-    data = load_proxy_data(cfg)
-    backbone, feats = cached_features(cfg, data, torch.device("cpu"))
+    task = ProxyTask(cfg, "cpu")
+    data, (backbone, feats) = task.data, task.frozen
     steps_per_epoch = len(data.train) // cfg.batch_size
-    train_and_evaluate(g, cfg, 0, "cpu")  # warm-up: caches, allocator
+    task.train(g, 0)  # warm-up: caches, allocator
     ours, bare = [], []
     for rep in range(reps):
-        ours.append(ours_per_step(g, cfg, steps_per_epoch))
+        ours.append(ours_per_step(g, task, steps_per_epoch))
         bare.append(bare_per_step(g, cfg, data, backbone, feats))
         print(f"rep {rep}: ours {ours[-1] * 1e3:.2f} ms/step, bare {bare[-1] * 1e3:.2f} ms/step", flush=True)
     o, b = statistics.median(ours), statistics.median(bare)

@@ -14,9 +14,7 @@ import time
 import torch
 
 import space
-from proxy_task import preset, train_and_evaluate
-from proxy_task.data import load_proxy_data
-from proxy_task.features import cached_features
+from proxy_task import ProxyTask, preset
 
 
 def main() -> None:
@@ -25,11 +23,13 @@ def main() -> None:
     cfg = preset(name)
     torch.set_num_threads(1)
     wall, cpu = time.perf_counter(), time.process_time()
-    data = load_proxy_data(cfg)
+    task = ProxyTask(cfg, "cpu")  # as a search worker keeps it: data and features built once
     if cfg.freeze_backbone:
-        cached_features(cfg, data, torch.device("cpu"))
+        _ = task.frozen
+    else:
+        _ = task.data
     setup = {"setup_wall_s": time.perf_counter() - wall, "setup_cpu_s": time.process_time() - cpu}
-    trials = [train_and_evaluate(genotype, cfg, seed, "cpu") for seed in (0, 1)]
+    trials = [task.train(genotype, seed).as_dict() for seed in (0, 1)]
     keys = ("ap", "train_time_s", "eval_time_s", "total_time_s", "total_cpu_s", "steps")
     report = {"preset": name, "threads": 1, **setup, "trials": [{k: t[k] for k in keys} for t in trials]}
     print(json.dumps(report, indent=1))

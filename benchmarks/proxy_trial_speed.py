@@ -38,9 +38,7 @@ import time
 import torch
 
 import space
-from proxy_task import ProxyTaskConfig, train_and_evaluate
-from proxy_task.data import load_proxy_data
-from proxy_task.features import cached_features
+from proxy_task import ProxyTask, ProxyTaskConfig
 
 
 class _NoStore(dict):
@@ -57,29 +55,26 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     base = ProxyTaskConfig(channels_last=False, focal_loss="torchvision")
-    data = load_proxy_data(base)
-    _, feats = cached_features(base, data, torch.device("cpu"))
-    shared = feats.matches
     variants = {
-        "reference": (base, _NoStore()),
-        "match_cache": (base, shared),
-        "channels_last": (base.replace(channels_last=True), shared),
-        "fused_focal": (base.replace(channels_last=True, focal_loss="fused"), shared),
+        "reference": ProxyTask(base, "cpu"),
+        "match_cache": ProxyTask(base, "cpu"),
+        "channels_last": ProxyTask(base.replace(channels_last=True), "cpu"),
+        "fused_focal": ProxyTask(base.replace(channels_last=True, focal_loss="fused"), "cpu"),
     }
+    variants["reference"].frozen[1].matches = _NoStore()  # every step assigns anchors again
     genotypes = {name: space.load_builtin(name) for name in args.genotypes}
-    train_and_evaluate(genotypes[args.genotypes[0]], base, 0, "cpu")  # warm-up: caches, allocator
+    for task in variants.values():  # warm-up: data, features, allocator
+        task.train(genotypes[args.genotypes[0]], 0)
     seconds: dict[str, list[float]] = {v: [] for v in variants}
     aps: dict[str, dict[str, float]] = {v: {} for v in variants}
     for rep in range(args.reps):
         for name, genotype in genotypes.items():
-            for variant, (cfg, matches) in variants.items():
-                feats.matches = matches
+            for variant, task in variants.items():
                 start = time.perf_counter()
-                m = train_and_evaluate(genotype, cfg, 0, "cpu")
+                m = task.train(genotype, 0)
                 seconds[variant].append(time.perf_counter() - start)
-                aps[variant][name] = m["ap"]
-                print(f"rep {rep} {name} {variant}: {seconds[variant][-1]:.2f} s, AP {m['ap']:.5f}", flush=True)
-    feats.matches = shared
+                aps[variant][name] = m.ap
+                print(f"rep {rep} {name} {variant}: {seconds[variant][-1]:.2f} s, AP {m.ap:.5f}", flush=True)
     median = {v: statistics.median(s) for v, s in seconds.items()}
     report = {
         "genotypes": args.genotypes,

@@ -28,7 +28,7 @@ with faults injected at chosen trial steps or driver moments:
 Each row counts the trials lost (finished, then missing from the record) and trained twice
 (an attempt that started training a step after its record was made).
 
-Trials other than the worker scenario pass a stand-in for `proxy_task.train_and_evaluate`
+Trials other than the worker scenario pass a stand-in for `search.trainable.train_in_worker`
 (fixed metrics after a short sleep) to the real `search.trainable.run_trial` as its `train`
 argument, so the trial's status/timeout handling is the real one. A driver scenario runs
 this module as a subprocess (`python -m benchmarks.reliability _driver SPEC.json`) that
@@ -102,7 +102,7 @@ def faulty_trial(faults: dict[int, str], marker_dir: str, *, proxy: bool = False
     def trial(config: dict[str, Any], *, task: Any, seed: int, device: str, cpus: float,
               time_limit_s: float | None) -> None:  # fmt: skip
         import proxy_task
-        from search.trainable import run_trial
+        from search.trainable import run_trial, train_in_worker
 
         step = int(config["step"])
         fault = faults.get(step)
@@ -123,7 +123,7 @@ def faulty_trial(faults: dict[int, str], marker_dir: str, *, proxy: bool = False
             elif first and fault == "worker_kill":
                 threading.Timer(seconds / 3, os.kill, (os.getpid(), signal.SIGKILL)).start()
             if proxy:
-                return proxy_task.train_and_evaluate(genotype, task_cfg, seed, device, **kw)
+                return train_in_worker(genotype, task_cfg, seed=seed, device=device, **kw)
             return fake_metrics(genotype, seconds)
 
         # one marker per attempt, with its wall-clock start: `trained_twice` compares it with the record

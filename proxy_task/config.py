@@ -6,8 +6,8 @@ is exactly the paper's proxy (docs/proxy_task.md, "The paper's proxy task"); `co
 the paper's full training of a found model. `tiny_config()` is a trial of a few seconds for
 integration tests.
 
-Config is turned into objects only at the edge: `train_and_evaluate` reads this dataclass;
-the modules it builds take plain arguments.
+Config is turned into objects only at the edge: `ProxyTask` reads this dataclass; the
+modules it builds take plain arguments.
 """
 
 from __future__ import annotations
@@ -23,17 +23,43 @@ BACKBONES = ("resnet10", "resnet18", "resnet50", "mobilenet_v2")
 SCHEDULES = ("step", "cosine")
 FOCAL_LOSSES = ("fused", "torchvision")
 
+# Which settings determine what, said once here (tests/test_proxy_config.py checks that every
+# field is in exactly one section). DATA_FIELDS fix the images, boxes and resolution a trial
+# sees (DATA_PATHS only say where they are); PRETRAIN_FIELDS, with the data, fix the frozen
+# backbone trained once per dataset (its augmentation included); TRIAL_FIELDS fix how one
+# genotype is trained and scored; RUNTIME_FIELDS say where caches go, how many threads and
+# loader workers a trial has and how often it reports.
+DATA_PATHS = ("data_root", "train_json", "train_images", "eval_json", "eval_images")
+DATA_FIELDS = ("dataset", *DATA_PATHS, "train_split", "eval_split", "holdout_images", "split_seed")
+DATA_FIELDS += ("train_subsample", "eval_subsample", "synthetic_images", "synthetic_seed", "synthetic_image_size")
+DATA_FIELDS += ("image_size",)
+PRETRAIN_FIELDS = ("backbone", "backbone_width", "backbone_weights", "backbone_pretrain_steps")
+PRETRAIN_FIELDS += ("backbone_pretrain_lr", "channels", "head_convs", "anchor_scale", "anchor_octaves")
+PRETRAIN_FIELDS += ("anchor_ratios", "focal_gamma", "batch_size", "scale_jitter", "hflip")
+TRIAL_FIELDS = ("name", "freeze_backbone", "pretrained_head", "repeats", "separable", "dropblock_prob")
+TRIAL_FIELDS += ("dropblock_size", "focal_alpha", "focal_loss", "anytime", "eval_exit", "epochs", "lr")
+TRIAL_FIELDS += ("lr_reference_batch", "schedule", "lr_milestones", "lr_decay", "warmup_epochs", "warmup_factor")
+TRIAL_FIELDS += ("momentum", "weight_decay", "grad_clip", "channels_last", "amp", "eval_batch_size")
+TRIAL_FIELDS += ("score_thresh", "nms_thresh", "detections_per_img")
+RUNTIME_FIELDS = ("cache_dir", "num_threads", "num_workers", "eval_every", "latency_images")
 # The fields that never change a trial's reward: where the data and caches are, how many
 # threads and loader workers, how often progress is reported. A run may be resumed with other
 # values (another machine, another clone); every other field is a reward setting, and a
 # search resumed with another value of one is refused (one record, one task).
-MACHINE_FIELDS = ("cache_dir", "data_root", "train_json", "train_images", "eval_json", "eval_images")
-MACHINE_FIELDS += ("num_threads", "num_workers", "eval_every", "latency_images")
+MACHINE_FIELDS = DATA_PATHS + RUNTIME_FIELDS
 # ... except these, when the reward has a latency term (the MnasNet-style objective)
 LATENCY_FIELDS = ("num_threads", "latency_images")
 # Reward settings added after records existed, with the value those records were made with:
 # a stored config without the field was made with that value.
 ADDED_REWARD_FIELDS = {"focal_loss": "torchvision"}
+
+
+def reward_settings(task: dict, latency: bool = False) -> dict:
+    """The settings of a stored proxy_task dict that change a trial's reward: all but the
+    machine fields (threads and latency_images count when the objective has a latency term),
+    with the values older records were made with for fields added since."""
+    free = {k for k in MACHINE_FIELDS if not (latency and k in LATENCY_FIELDS)}
+    return {k: v for k, v in {**ADDED_REWARD_FIELDS, **task}.items() if k not in free}
 
 
 @dataclass
@@ -293,11 +319,16 @@ def register_configs(cs: object) -> None:
 
 __all__ = [
     "ADDED_REWARD_FIELDS",
+    "DATA_FIELDS",
     "LATENCY_FIELDS",
     "MACHINE_FIELDS",
     "PRESETS",
+    "PRETRAIN_FIELDS",
+    "RUNTIME_FIELDS",
+    "TRIAL_FIELDS",
     "ProxyTaskConfig",
     "preset",
     "register_configs",
+    "reward_settings",
     "tiny_config",
 ]

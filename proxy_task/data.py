@@ -3,9 +3,10 @@
 Every image is letterboxed once (longer side -> `image_size`, padded bottom/right with
 zeros) into one uint8 array (N, 3, S, S) saved as .npy next to its boxes; later trials
 memory-map it, so decoding JPEGs never sits in a trial's loop. The cache key hashes the
-annotation file, the image ids and the resolution; concurrent builders write temporary
-files and rename them into place. A process-wide dict keeps the loaded data, so a
-worker process reuses it across trials.
+content of the split (image ids, file names, boxes and labels) and the resolution, not
+where it lies, so a moved or second clone reuses the cache; concurrent builders write
+temporary files and rename them into place. The loaded data lives in its `ProxyTask`
+(proxy_task/task.py), one per worker process.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ from proxy_task.voc import voc_split_files, voc_to_coco
 from space.atomic import atomic_path
 
 log = logging.getLogger(__name__)
-_CACHE_VERSION = 1
-_PROCESS_CACHE: dict[str, ProxyData] = {}
+_CACHE_VERSION = 2
 
 
 class DataError(ValueError):
@@ -68,7 +68,7 @@ class ImageSet:
 class ProxyData:
     """Everything a trial reads: train set, reward set and its COCO ground truth."""
 
-    key: str
+    train_key: str  # content hash of the train images and boxes at this size (keys the frozen backbone)
     train: ImageSet
     eval: ImageSet
     ground_truth: dict  # COCO instances dict of the reward images (crowds included)
@@ -91,12 +91,16 @@ def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     return out, scale
 
 
-def _cache_key(split: CocoSplit, size: int) -> str:
-    ids = [r.image_id for r in split.records]
-    first = split.records[0].path.parent if split.records else ""
-    blob = json.dumps([_CACHE_VERSION, str(first), size, len(ids), hashlib.sha1(str(ids).encode()).hexdigest()])
-    ann = json.dumps(split.document["annotations"][:50]) + str(len(split.document["annotations"]))
-    return hashlib.sha1((blob + ann).encode()).hexdigest()[:16]
+def split_key(split: CocoSplit, size: int) -> str:
+    """Content hash of `split` letterboxed to `size`: image ids, file names (not their folder),
+    boxes and labels. Pixels are not read: an image replaced under the same name needs a
+    fresh cache_dir."""
+    h = hashlib.sha1(json.dumps([_CACHE_VERSION, size, len(split.records)]).encode())
+    for rec in split.records:
+        h.update(f"{rec.image_id}/{rec.path.name}".encode())
+        h.update(np.ascontiguousarray(rec.boxes, np.float64).tobytes())
+        h.update(np.ascontiguousarray(rec.labels, np.int64).tobytes())
+    return h.hexdigest()[:16]
 
 
 def build_image_set(split: CocoSplit, size: int, cache_dir: Path) -> ImageSet:
@@ -105,7 +109,7 @@ def build_image_set(split: CocoSplit, size: int, cache_dir: Path) -> ImageSet:
     Raises:
         DataError: no image of the split could be read.
     """
-    key = _cache_key(split, size)
+    key = split_key(split, size)
     array_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.pt"
     if not (array_path.exists() and meta_path.exists()):
         # the array is moved into place first, then the metadata (the inner block exits first)
@@ -159,14 +163,6 @@ def dataset_root(cfg: ProxyTaskConfig) -> Path:
     return root
 
 
-def data_key(cfg: ProxyTaskConfig) -> str:
-    """The fields that determine the data (train/eval images, resolution)."""
-    fields = ["dataset", "data_root", "train_split", "eval_split", "holdout_images", "split_seed", "train_subsample"]
-    fields += ["eval_subsample", "synthetic_images", "synthetic_seed", "synthetic_image_size", "image_size"]
-    fields += ["train_json", "train_images", "eval_json", "eval_images"]
-    return json.dumps({f: getattr(cfg, f) for f in fields}, sort_keys=True)
-
-
 def read_split(cfg: ProxyTaskConfig, which: str) -> CocoSplit:
     """The `which` ("train" or "eval") split of `cfg`'s dataset as COCO records.
 
@@ -198,14 +194,11 @@ def _read_voc(root: Path, split: str) -> CocoSplit:
 
 
 def load_proxy_data(cfg: ProxyTaskConfig) -> ProxyData:
-    """Train and reward sets of `cfg` (proxy split or val2017), cached on disk and per process.
+    """Train and reward sets of `cfg` (proxy split or val2017), letterboxed once (cached on disk).
 
     Raises:
         DataError, FileNotFoundError: missing or unusable data.
     """
-    key = data_key(cfg)
-    if key in _PROCESS_CACHE:
-        return _PROCESS_CACHE[key]
     train_split = read_split(cfg, "train")
     if cfg.eval_split == "proxy":
         train_ids, held_ids = proxy_split([r.image_id for r in train_split.records], cfg.holdout_images, cfg.split_seed)
@@ -219,6 +212,5 @@ def load_proxy_data(cfg: ProxyTaskConfig) -> ProxyData:
     train = build_image_set(train_split, cfg.image_size, tensors)
     evaluation = build_image_set(eval_split, cfg.image_size, tensors)
     ground_truth = eval_split.subset(evaluation.image_ids).document  # unreadable images leave the reward
-    data = ProxyData(key, train, evaluation, ground_truth, train_split.category_ids, cfg.image_size)
-    _PROCESS_CACHE[key] = data
-    return data
+    train_key = split_key(train_split.subset(train.image_ids), cfg.image_size)  # the images it really holds
+    return ProxyData(train_key, train, evaluation, ground_truth, train_split.category_ids, cfg.image_size)

@@ -4,8 +4,9 @@ Training the backbone inside every trial makes the reward mostly seed noise at a
 (docs/proxy_task.md). As NAS-FCOS does, the proxy instead trains the backbone once per
 dataset with an architecture-neutral neck (per-level lateral conv, no cross-scale fusion,
 so no genotype is favoured), freezes it, and caches C3..C5 of every image, flipped and
-not, so a trial only trains the pyramid and the heads. The weights are cached on disk
-(keyed by everything that determines them) and the features per process.
+not, so a trial only trains the pyramid and the heads. The weights are cached on disk,
+keyed by everything that determines them (the train images' content and PRETRAIN_FIELDS);
+the features live in the worker's `ProxyTask` (proxy_task/task.py).
 """
 
 from __future__ import annotations
@@ -21,15 +22,14 @@ from torch import nn
 
 from proxy_task.augment import augment_batch, make_augmentation, normalize
 from proxy_task.backbones import Backbone, build_backbone
-from proxy_task.config import ProxyTaskConfig
-from proxy_task.data import ImageSet, ProxyData, data_key, load_proxy_data
+from proxy_task.config import PRETRAIN_FIELDS, ProxyTaskConfig
+from proxy_task.data import ImageSet, ProxyData
 from proxy_task.detector import NASFPNRetinaNet, make_anchor_generator, make_head
 from proxy_task.synthetic import cache_root
 from space.atomic import atomic_path
 
 log = logging.getLogger(__name__)
-_VERSION = 2
-_FEATURE_CACHE: dict[str, CachedFeatures] = {}
+_VERSION = 3
 
 
 class LateralNeck(nn.Module):
@@ -53,10 +53,10 @@ class LateralNeck(nn.Module):
         return [conv(x) for conv, x in zip(self.output, levels)]
 
 
-def backbone_key(cfg: ProxyTaskConfig) -> str:
-    fields = ["backbone", "backbone_width", "backbone_weights", "backbone_pretrain_steps", "backbone_pretrain_lr"]
-    fields += ["channels", "head_convs", "anchor_scale", "anchor_octaves", "anchor_ratios", "focal_gamma", "batch_size"]
-    blob = json.dumps([_VERSION, data_key(cfg), {f: getattr(cfg, f) for f in fields}], sort_keys=True, default=list)
+def backbone_key(cfg: ProxyTaskConfig, data: ProxyData) -> str:
+    """Names the frozen backbone: the train images' content, the class count and PRETRAIN_FIELDS."""
+    settings = {f: getattr(cfg, f) for f in PRETRAIN_FIELDS}
+    blob = json.dumps([_VERSION, data.train_key, data.num_classes, settings], sort_keys=True, default=list)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
@@ -99,7 +99,7 @@ def _pretrain(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tu
 def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, dict, str]:
     """The dataset's backbone, trained on first use (cached on disk), frozen and in eval mode,
     with the state of the head it was trained with (a common head initialisation for trials)."""
-    key = backbone_key(cfg)
+    key = backbone_key(cfg, data)
     path = cache_root(cfg.cache_dir) / "backbones" / f"{key}.pt"
     backbone = build_backbone(cfg.backbone, cfg.backbone_width)
     if path.exists():
@@ -115,24 +115,16 @@ def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device)
     return backbone.to(device), state["head"], key
 
 
-def prepare_shared(cfg: ProxyTaskConfig) -> ProxyData:
-    """Load (building on first use) the data and, in frozen mode, the shared backbone, once,
-    before parallel trials start. The backbone is pre-trained on the CPU with the trials'
-    thread count (cfg.num_threads), so the cache, and every reward with it, is the same bit
-    for bit as a worker or the train CLI would make.
-
-    Raises:
-        DataError, FileNotFoundError, ValueError: data that cannot be used.
-    """
-    data = load_proxy_data(cfg)
-    if cfg.freeze_backbone:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, cfg.num_threads))
-        try:
-            frozen_backbone(cfg, data, torch.device("cpu"))
-        finally:
-            torch.set_num_threads(threads)
-    return data
+def pretrain_on_cpu(cfg: ProxyTaskConfig, data: ProxyData) -> None:
+    """Train (or find on disk) the frozen backbone on the CPU with the trials' thread count
+    (cfg.num_threads), so the cache, and every reward with it, is the same bit for bit as a
+    worker or the train CLI would make."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, cfg.num_threads))
+    try:
+        frozen_backbone(cfg, data, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass
@@ -159,21 +151,19 @@ def _extract(backbone: Backbone, images: ImageSet, flip: bool, device: torch.dev
     return [torch.cat([c[k] for c in chunks]).float() for k in range(len(chunks[0]))]
 
 
-def cached_features(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, CachedFeatures]:
-    """Frozen backbone and the features of every image, computed once per process."""
-    backbone, head_state, key = frozen_backbone(cfg, data, device)
-    cache_key = f"{key}/{device}"
-    if cache_key not in _FEATURE_CACHE:
-        size = data.image_size
-        flipped_boxes = [torch.stack([size - b[:, 2], b[:, 1], size - b[:, 0], b[:, 3]], 1) for b in data.train.boxes]
-        _FEATURE_CACHE[cache_key] = CachedFeatures(
-            head_state=head_state,
-            train=_extract(backbone, data.train, False, device, cfg.eval_batch_size),
-            train_flipped=_extract(backbone, data.train, True, device, cfg.eval_batch_size) if cfg.hflip else [],
-            train_boxes_flipped=flipped_boxes,
-            eval=_extract(backbone, data.eval, False, device, cfg.eval_batch_size),
-        )
-    return backbone, _FEATURE_CACHE[cache_key]
+def extract_features(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, CachedFeatures]:
+    """The frozen backbone (trained on first use) and the features of every image on `device`."""
+    backbone, head_state, _ = frozen_backbone(cfg, data, device)
+    size = data.image_size
+    flipped_boxes = [torch.stack([size - b[:, 2], b[:, 1], size - b[:, 0], b[:, 3]], 1) for b in data.train.boxes]
+    features = CachedFeatures(
+        head_state=head_state,
+        train=_extract(backbone, data.train, False, device, cfg.eval_batch_size),
+        train_flipped=_extract(backbone, data.train, True, device, cfg.eval_batch_size) if cfg.hflip else [],
+        train_boxes_flipped=flipped_boxes,
+        eval=_extract(backbone, data.eval, False, device, cfg.eval_batch_size),
+    )
+    return backbone, features
 
 
-__all__ = ["CachedFeatures", "LateralNeck", "cached_features", "frozen_backbone"]
+__all__ = ["CachedFeatures", "LateralNeck", "backbone_key", "extract_features", "frozen_backbone", "pretrain_on_cpu"]

@@ -41,7 +41,8 @@ def _fail(message: str) -> None:
 def run(cfg: DictConfig) -> dict:
     """Resolve the config and train; errors that a user can fix become one line and exit 2."""
     from proxy_task.data import DataError
-    from proxy_task.trainer import NonFiniteLossError, train_and_evaluate
+    from proxy_task.task import train_and_evaluate
+    from proxy_task.trainer import NonFiniteLossError
 
     try:
         genotype = space.load_spec(cfg.genotype)
@@ -53,12 +54,12 @@ def run(cfg: DictConfig) -> dict:
         metrics = train_and_evaluate(genotype, task, cfg.seed, cfg.device, out_dir=out_dir, progress=True)
     except (DataError, FileNotFoundError, NonFiniteLossError) as e:
         _fail(str(e).splitlines()[0])
-    print(json.dumps({k: metrics[k] for k in AP_KEYS}, indent=None))
+    print(json.dumps({k: getattr(metrics, k) for k in AP_KEYS}, indent=None))
     print(
-        f"params {metrics['params']:,}  macs {metrics['macs']:,}  latency {metrics['eval_latency_ms']:.1f} ms/img"
-        f"  trained in {metrics['train_time_s']:.1f} s  ->  {out_dir}/metrics.json, checkpoint.pt"
+        f"params {metrics.params:,}  macs {metrics.macs:,}  latency {metrics.eval_latency_ms:.1f} ms/img"
+        f"  trained in {metrics.train_time_s:.1f} s  ->  {out_dir}/metrics.json, checkpoint.pt"
     )
-    return metrics
+    return metrics.as_dict()
 
 
 def main() -> None:

@@ -1,21 +1,14 @@
-"""`train_and_evaluate`: the one function search workers and the CLI call for a trial.
-
-Two modes, chosen by `cfg.freeze_backbone`:
-* frozen (CPU proxy): the dataset's backbone is trained once and frozen; a trial trains the
-  pyramid and heads on cached C3..C5 features (flip augmentation from cached flipped
-  features; no scale jitter: features are cached at one scale);
-* end-to-end (paper proxy, retraining): backbone, pyramid and heads from images with the
-  paper's augmentation (flip, scale jitter) through a DataLoader.
-Common random numbers: `seed` fixes the head initialisation, the pyramid initialisation and
-the data order, independently of the genotype, so every architecture sees the same ones.
-"""
+"""The pieces of one proxy-task training, with explicit arguments: the learning-rate
+schedule, batches from cached features or from images, the detector a trial trains, the
+optimisation loop, COCO evaluation and the cost metrics. `ProxyTask.train`
+(proxy_task/task.py) puts them together."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -27,16 +20,14 @@ import space
 from proxy_task.augment import make_augmentation, normalize
 from proxy_task.backbones import build_backbone
 from proxy_task.config import ProxyTaskConfig
-from proxy_task.data import ProxyData, load_proxy_data
+from proxy_task.data import ProxyData
 from proxy_task.detector import NASFPNRetinaNet, build_detector
 from proxy_task.evaluator import GroundTruth, coco_box_ap, to_coco_detections
-from proxy_task.features import CachedFeatures, cached_features
+from proxy_task.features import CachedFeatures
 from proxy_task.loaders import AugmentedImages, collate
 from space.atomic import atomic_path
 from space.complexity import count_macs, count_params
 from space.genotype import Genotype
-
-_GROUND_TRUTH: dict[str, GroundTruth] = {}  # ProxyData.key -> the reward images' indexed ground truth
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -67,7 +58,7 @@ def learning_rate(cfg: ProxyTaskConfig, step: int, steps_per_epoch: int, total_s
     return base * cfg.lr_decay ** sum(epoch >= m for m in cfg.lr_milestones)
 
 
-def _feature_batches(
+def feature_batches(
     feats: CachedFeatures, data: ProxyData, cfg: ProxyTaskConfig, gen: torch.Generator, device: torch.device
 ) -> Iterator[tuple[dict, list[dict]]]:
     """One epoch of (forward kwargs, targets) from cached features, with random flips."""
@@ -92,7 +83,7 @@ def _feature_batches(
         yield {"features": x, "image_size": (data.image_size, data.image_size)}, targets
 
 
-def _image_batches(loader: DataLoader, device: torch.device, channels_last: bool) -> Iterator[tuple[dict, list[dict]]]:
+def image_batches(loader: DataLoader, device: torch.device, channels_last: bool) -> Iterator[tuple[dict, list[dict]]]:
     for images, targets in loader:
         x = normalize(images.to(device, non_blocking=True))
         if channels_last:
@@ -110,11 +101,13 @@ def _autocast(device: torch.device, cfg: ProxyTaskConfig):
 def evaluate(
     model: NASFPNRetinaNet,
     data: ProxyData,
+    ground_truth: GroundTruth,
     cfg: ProxyTaskConfig,
     device: torch.device,
     features: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """COCO box AP of `model` on the reward images (cached features if given)."""
+    """COCO box AP (AP_KEYS) of `model` on the reward images, whose indexed ground truth is
+    `ground_truth` (cached features if given)."""
     was = model.training
     model.eval()
     outputs = []
@@ -129,9 +122,7 @@ def evaluate(
                 outputs += model(normalize(images.to(device)))
     model.train(was)
     dets = to_coco_detections(data.eval.image_ids, outputs, data.eval.scales, data.category_ids)
-    if data.key not in _GROUND_TRUTH:  # indexed once per process: every trial scores the same images
-        _GROUND_TRUTH[data.key] = GroundTruth(data.ground_truth)
-    return coco_box_ap(_GROUND_TRUTH[data.key], dets)
+    return coco_box_ap(ground_truth, dets)
 
 
 @torch.no_grad()
@@ -152,7 +143,7 @@ def measure_latency(model: NASFPNRetinaNet, data: ProxyData, cfg: ProxyTaskConfi
     return 1000 * (time.perf_counter() - start) / n
 
 
-def _write_outputs(out_dir: Path, model: nn.Module, genotype: Genotype, cfg: ProxyTaskConfig, metrics: dict) -> None:
+def write_outputs(out_dir: Path, model: nn.Module, genotype: Genotype, cfg: ProxyTaskConfig, metrics: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = {"model": model.state_dict(), "genotype": space.dumps(genotype), "config": cfg.to_dict(), "metrics": metrics}
     for name, write in (
@@ -209,90 +200,11 @@ def build_trial_model(
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if feats is not None:
-        model.match_cache = feats.matches  # shared by the trials of this process
+        model.match_cache = feats.matches  # shared by the trials of this ProxyTask
     return model
 
 
-def train_and_evaluate(
-    genotype: Genotype,
-    task: ProxyTaskConfig,
-    seed: int,
-    device: str = "auto",
-    on_epoch: Callable[[int, dict], None] | None = None,
-    out_dir: Path | str | None = None,
-    progress: bool = False,
-) -> dict:
-    """Train `genotype` on the proxy task and return its metrics (plain floats and ints).
-
-    Returns: ap, ap50, ap75, aps, apm, apl (COCO box AP on the reward images), params (whole
-    detector), pyramid_params, macs (one forward at proxy resolution), eval_latency_ms,
-    train_time_s, eval_time_s, steps, final_loss, epochs, seed.
-    `on_epoch(epoch, {'epoch', 'loss', 'lr', 'elapsed_s'[, AP keys]})` is called after every
-    epoch (AP only when `task.eval_every` divides the epoch; 0: never before the end).
-
-    Raises:
-        NonFiniteLossError: the loss became NaN/inf.
-        proxy_task.data.DataError, FileNotFoundError: unusable data.
-    """
-    start, cpu_start = time.perf_counter(), time.process_time()
-    cfg = task
-    dev = resolve_device(device)
-    if cfg.num_threads > 0 and dev.type == "cpu":
-        torch.set_num_threads(cfg.num_threads)
-    data = load_proxy_data(cfg)
-    backbone, feats = cached_features(cfg, data, dev) if cfg.freeze_backbone else (None, None)
-    model = build_trial_model(genotype, cfg, data.num_classes, backbone, feats, seed, dev)
-    opt = _optimizer(model, cfg)
-    # the order of these draws is part of the reward: data order, flips, augmentation
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    loader = None if feats is not None else _image_loader(data, cfg, gen, dev)
-    steps_per_epoch = max(1, len(data.train) // cfg.batch_size)
-    total_steps = max(1, round(cfg.epochs * steps_per_epoch))
-    n_epochs = math.ceil(total_steps / steps_per_epoch)
-    loop = _Loop(model, opt, cfg, dev, steps_per_epoch, total_steps, progress)
-    model.train()
-    try:
-        for epoch in range(n_epochs):
-            batches = (
-                _feature_batches(feats, data, cfg, gen, dev)
-                if feats is not None
-                else _image_batches(loader, dev, cfg.channels_last)
-            )
-            report = {**loop.epoch(epoch, batches), "elapsed_s": time.perf_counter() - start}
-            if cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and epoch + 1 < n_epochs:
-                report.update(evaluate(model, data, cfg, dev, feats.eval if feats else None))
-            if on_epoch is not None:
-                on_epoch(epoch + 1, report)
-    finally:
-        loop.bar.close()
-    train_time = time.perf_counter() - start
-    eval_start = time.perf_counter()
-    metrics: dict = dict(evaluate(model, data, cfg, dev, feats.eval if feats else None))
-    eval_time = time.perf_counter() - eval_start
-    if feats is not None:  # attach the frozen backbone: the whole detector for cost, latency, checkpoint
-        model.backbone = backbone.to(dev)
-    metrics.update(_cost_metrics(model, data, cfg, dev))
-    metrics.update(
-        train_time_s=train_time,
-        eval_time_s=eval_time,
-        steps=loop.step,
-        final_loss=loop.loss_value,
-        epochs=float(cfg.epochs),
-        seed=int(seed),
-        train_images=len(data.train),
-        eval_images=len(data.eval),
-        skipped_images=data.train.skipped + data.eval.skipped,
-        device=str(dev),
-    )
-    metrics["total_time_s"] = time.perf_counter() - start
-    metrics["total_cpu_s"] = time.process_time() - cpu_start  # = one-core seconds when single-threaded
-    if out_dir is not None:
-        _write_outputs(Path(out_dir), model, genotype, cfg, metrics)
-    return metrics
-
-
-def _optimizer(model: nn.Module, cfg: ProxyTaskConfig) -> torch.optim.SGD:
+def make_optimizer(model: nn.Module, cfg: ProxyTaskConfig) -> torch.optim.SGD:
     """SGD with momentum; weight decay on weights only (not on BN parameters and biases).
 
     `foreach`: one multi-tensor kernel per update op instead of a loop over the ~140
@@ -309,7 +221,7 @@ def _optimizer(model: nn.Module, cfg: ProxyTaskConfig) -> torch.optim.SGD:
     )
 
 
-def _image_loader(data: ProxyData, cfg: ProxyTaskConfig, gen: torch.Generator, dev: torch.device) -> DataLoader:
+def image_loader(data: ProxyData, cfg: ProxyTaskConfig, gen: torch.Generator, dev: torch.device) -> DataLoader:
     """End-to-end mode: augmented training images (flip, scale jitter), shuffled by `gen`."""
     dataset = AugmentedImages(data.train, make_augmentation(cfg.image_size, cfg.scale_jitter, cfg.hflip))
     return DataLoader(
@@ -325,7 +237,7 @@ def _image_loader(data: ProxyData, cfg: ProxyTaskConfig, gen: torch.Generator, d
     )
 
 
-class _Loop:
+class TrainLoop:
     """The optimisation steps of a trial: lr schedule, forward, finite-loss check, backward,
     gradient clipping, SGD step; counts steps across epochs and stops at `total_steps`."""
 
@@ -373,7 +285,7 @@ class _Loop:
         return {"epoch": epoch + 1, "loss": loss_sum / max(1, loss_n), "lr": self.lr}
 
 
-def _cost_metrics(model: NASFPNRetinaNet, data: ProxyData, cfg: ProxyTaskConfig, dev: torch.device) -> dict:
+def cost_metrics(model: NASFPNRetinaNet, data: ProxyData, cfg: ProxyTaskConfig, dev: torch.device) -> dict:
     """params (whole detector), pyramid_params, macs (one forward of a proxy image) and
     eval_latency_ms of the trained model."""
     example = normalize(data.eval.batch([0])[0].to(dev))

@@ -23,7 +23,7 @@ from typing import Any
 
 import controller
 from proxy_task import ProxyTaskConfig
-from proxy_task.config import ADDED_REWARD_FIELDS, LATENCY_FIELDS, MACHINE_FIELDS
+from proxy_task.config import reward_settings
 from results import RecordError, TrialRecord, TrialStore
 from search.errors import SearchSetupError, SearchStopped
 from search.journal import PendingJournal, record_line
@@ -131,16 +131,12 @@ def reward_settings_changed(started: dict[str, Any], now: dict[str, Any]) -> lis
     the objective has a latency term) and every objective setting. A resumed run with any
     of them would mix rewards of two different tasks in one record. Keys only one side
     knows (older or newer versions) are not compared, except the proxy settings added
-    later (`ADDED_REWARD_FIELDS`), which a record without them had at their earlier value. Which
-    proxy settings change the reward is the proxy task's to say (proxy_task/config.py)."""
+    later, which a record without them had at their earlier value. Which proxy settings
+    change the reward is the proxy task's to say (`proxy_task.config.reward_settings`)."""
 
     objective = now.get("objective") or {}
-    latency = objective.get("enabled") and objective.get("cost") == "latency"
-    free = {k for k in MACHINE_FIELDS if not (latency and k in LATENCY_FIELDS)}
-    task_then = started.get("proxy_task") or {}
-    if task_then:
-        task_then = {**ADDED_REWARD_FIELDS, **task_then}
-    task_then = {k: v for k, v in task_then.items() if k not in free}
+    latency = bool(objective.get("enabled")) and objective.get("cost") == "latency"
+    task_then = reward_settings(started.get("proxy_task") or {}, latency) if started.get("proxy_task") else {}
     return (
         _differing({k: started[k] for k in ("seed",) if k in started}, now, "")
         + _differing(task_then, now.get("proxy_task") or {}, "proxy_task.")
@@ -247,11 +243,11 @@ def _prepare_data(task: ProxyTaskConfig) -> None:
     """Build the dataset and the frozen backbone once, in the driver, before workers start.
 
     Raises SearchSetupError for data that cannot be used (one line)."""
-    from proxy_task.features import prepare_shared
+    from proxy_task import ProxyTask
 
     print(f"preparing proxy data ({task.name}) ...", file=sys.stderr, flush=True)
     try:
-        prepare_shared(task)
+        ProxyTask(task, "cpu").prepare()
     except (OSError, ValueError) as e:  # DataError, missing files, malformed annotation JSON
         raise SearchSetupError(f"proxy_task data: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 

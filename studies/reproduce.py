@@ -76,7 +76,7 @@ def reproduce(run: str, n: int, out: str | None = None) -> dict[str, Any]:
     """Retrain `n` records of `run` here; returns {"rows", "summary", "machine"}.
 
     Raises ResultsError (bad run), ValueError (the run has no stored proxy config)."""
-    from proxy_task.trainer import train_and_evaluate
+    from proxy_task.task import ProxyTask
 
     loaded = load_run(run)
     config = loaded.meta.get("config")
@@ -87,16 +87,17 @@ def reproduce(run: str, n: int, out: str | None = None) -> dict[str, Any]:
         task = ProxyTaskConfig(**{**config["proxy_task"], "num_threads": threads})
     except (TypeError, ValueError) as e:
         raise ValueError(f"{run}: its proxy_task config does not fit this version ({e})") from None
+    proxy = ProxyTask(task, "cpu")
     chosen = pick(list(loaded.records), n)
     torch.set_num_threads(threads)
     rows: list[dict[str, Any]] = []
     start = time.monotonic()
     for k, record in enumerate(chosen):
-        metrics = train_and_evaluate(record.genotype(), task, seed=int(config["seed"]), device="cpu")
-        rows.append({"trial_id": record.trial_id, "recorded": record.metrics["ap"], "new": metrics["ap"]})
+        metrics = proxy.train(record.genotype(), seed=int(config["seed"]))
+        rows.append({"trial_id": record.trial_id, "recorded": record.metrics["ap"], "new": metrics.ap})
         left = (time.monotonic() - start) / (k + 1) * (len(chosen) - k - 1)
         print(
-            f"[{k + 1}/{len(chosen)}] {record.trial_id}: recorded {record.metrics['ap']:.5f} new {metrics['ap']:.5f}"
+            f"[{k + 1}/{len(chosen)}] {record.trial_id}: recorded {record.metrics['ap']:.5f} new {metrics.ap:.5f}"
             f" (ETA {left:.0f} s)",
             file=sys.stderr,
             flush=True,

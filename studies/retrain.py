@@ -18,6 +18,7 @@ config prints one line on stderr and exits with status 2.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import statistics
@@ -35,6 +36,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 import space
 from proxy_task.config import ProxyTaskConfig, register_configs
+from proxy_task.task import ProxyTask
 from results.record import TrialStatus
 from space.atomic import write_text_atomic
 
@@ -97,17 +99,23 @@ def collect_genotypes(specs: Iterable[str], n_random: int, random_seed: int) -> 
 
 
 def _train_one(genotype_json: str, task: dict, seed: int, device: str) -> dict[str, Any]:
-    """One training in a worker process; returns the metrics kept in retrain.json."""
-    from proxy_task.trainer import NonFiniteLossError, train_and_evaluate
+    """One training in a worker process; returns the metrics kept in retrain.json (a training
+    whose loss became non-finite has no AP: it is counted as failed, not averaged in)."""
+    from proxy_task.trainer import NonFiniteLossError
 
     genotype = space.loads(genotype_json)
     start = time.perf_counter()
     try:
-        m = train_and_evaluate(genotype, ProxyTaskConfig(**task), seed, device)
+        m = _process_task(json.dumps(task, sort_keys=True), device).train(genotype, seed).as_dict()
     except NonFiniteLossError as e:
-        return {"status": TrialStatus.NONFINITE.value, "error": str(e).splitlines()[0], **dict.fromkeys(METRICS, 0.0)}
+        return {"status": TrialStatus.NONFINITE.value, "error": str(e).splitlines()[0], **dict.fromkeys(METRICS)}
     kept = {k: m[k] for k in (*METRICS, "params", "pyramid_params", "macs")}
     return {"status": TrialStatus.OK.value, **kept, "seconds": time.perf_counter() - start}
+
+
+@functools.lru_cache(maxsize=1)  # one config per study: its data and frozen features serve every training
+def _process_task(task_json: str, device: str) -> ProxyTask:
+    return ProxyTask(ProxyTaskConfig(**json.loads(task_json)), device)
 
 
 def pyramid_macs(genotype: space.Genotype, task: ProxyTaskConfig) -> int:
@@ -120,22 +128,24 @@ def pyramid_macs(genotype: space.Genotype, task: ProxyTaskConfig) -> int:
 
 
 def summarize(entries: dict[str, dict[str, Any]], runs: dict[str, dict], seeds: int) -> list[dict[str, Any]]:
-    """One row per genotype with every seed finished, best mean AP first."""
+    """One row per genotype with every seed finished, best mean AP first. AP statistics are
+    over the seeds that trained ('ok'); `failed` counts the others, and a genotype with no
+    'ok' seed has no mean (None) and comes last."""
     rows = []
     for h, e in entries.items():
         done = [runs[f"{h}/{s}"] for s in range(seeds) if f"{h}/{s}" in runs]
         if len(done) < seeds:
             continue
-        ap = [r["ap"] for r in done]
         ok = [r for r in done if r["status"] == TrialStatus.OK]
+        ap = [r["ap"] for r in ok]
         rows.append(
             {
                 "name": e["name"],
                 "hash": h,
                 "ap": ap,
-                "ap_mean": statistics.fmean(ap),
+                "ap_mean": statistics.fmean(ap) if ap else None,
                 "ap_std": statistics.stdev(ap) if len(ap) > 1 else 0.0,
-                "ap50_mean": statistics.fmean(r["ap50"] for r in done),
+                "ap50_mean": statistics.fmean(r["ap50"] for r in ok) if ok else None,
                 "params": ok[0]["params"] if ok else None,
                 "pyramid_params": ok[0]["pyramid_params"] if ok else None,
                 "macs": ok[0]["macs"] if ok else None,
@@ -144,7 +154,11 @@ def summarize(entries: dict[str, dict[str, Any]], runs: dict[str, dict], seeds: 
                 "failed": len(done) - len(ok),
             }
         )
-    return sorted(rows, key=lambda r: -r["ap_mean"])
+    return sorted(rows, key=lambda r: (r["ap_mean"] is None, -(r["ap_mean"] or 0.0)))
+
+
+def _ap(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
 
 
 def _m(x: int | None, unit: float, suffix: str, digits: int) -> str:
@@ -158,10 +172,12 @@ def table(rows: list[dict[str, Any]], task: ProxyTaskConfig) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        seeds = ", ".join(f"{v:.4f}" for v in r["ap"])
+        seeds = ", ".join([f"{v:.4f}" for v in r["ap"]] + ["failed"] * r["failed"])
         secs = "-" if r["seconds"] is None else f"{r['seconds']:.0f}"
+        mean = "-" if r["ap_mean"] is None else f"{r['ap_mean']:.4f} ± {r['ap_std']:.4f}"
+        ap50 = "-" if r["ap50_mean"] is None else f"{r['ap50_mean']:.4f}"
         lines.append(
-            f"| {r['name']} | {r['ap_mean']:.4f} ± {r['ap_std']:.4f} | {seeds} | {r['ap50_mean']:.4f} "
+            f"| {r['name']} | {mean} | {seeds} | {ap50} "
             f"| {_m(r['params'], 1e6, 'M', 3)} | {_m(r['pyramid_params'], 1e6, 'M', 3)} "
             f"| {_m(r['macs'], 1e6, 'M', 1)} | {_m(r['pyramid_macs'], 1e6, 'M', 1)} | {secs} |"
         )
@@ -208,8 +224,6 @@ def retrain(
 ) -> list[dict[str, Any]]:
     """Train every genotype of `entries` (collect_genotypes' output) with seeds 0..seeds-1,
     skipping pairs already in out_dir/retrain.json; returns summarize's rows."""
-    from proxy_task.features import prepare_shared
-
     out_dir.mkdir(parents=True, exist_ok=True)
     record = out_dir / "retrain.json"
     task_dict = task.to_dict()
@@ -219,7 +233,7 @@ def retrain(
     jobs = [(h, s) for h in entries for s in range(seeds) if f"{h}/{s}" not in runs]
     print(f"{len(entries)} genotypes x {seeds} seeds: {len(jobs)} trainings to run, {len(runs)} in {record}")
     if jobs:
-        prepare_shared(task)  # data and shared backbone once, before workers race for them
+        ProxyTask(task, "cpu").prepare()  # data and shared backbone once, before workers race for them
 
     def save() -> None:
         genotypes = {
@@ -238,7 +252,7 @@ def retrain(
         n = done[0]
         eta = (time.perf_counter() - start) / n * (len(jobs) - n)
         print(
-            f"[{n}/{len(jobs)}] {entries[h]['name']} seed {s}: AP {result['ap']:.4f} ({result['status']}), "
+            f"[{n}/{len(jobs)}] {entries[h]['name']} seed {s}: AP {_ap(result['ap'])} ({result['status']}), "
             f"ETA {eta / 60:.1f} min",
             flush=True,
         )

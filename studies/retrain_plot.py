@@ -34,7 +34,8 @@ def plot_retrain(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], t
     ax = fig.subplots()
     ys = list(range(len(rows)))[::-1]
     for y, r in zip(ys, rows):
-        ax.barh(y, r["ap_mean"], xerr=r["ap_std"], color=_colour(r["name"]), alpha=0.75, capsize=3)
+        if r["ap_mean"] is not None:  # None: no seed trained (every one failed)
+            ax.barh(y, r["ap_mean"], xerr=r["ap_std"], color=_colour(r["name"]), alpha=0.75, capsize=3)
         ax.scatter(r["ap"], [y] * len(r["ap"]), s=10, color="black", zorder=3)
     macs = [f"{r['pyramid_macs'] / 1e6:.1f}M" if r.get("pyramid_macs") else "-" for r in rows]
     ax.set_yticks(ys, [f"{r['name']}  ({m} MACs)" for r, m in zip(rows, macs)], fontsize="small")

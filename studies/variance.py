@@ -170,19 +170,22 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _study(cfg: DictConfig) -> dict:
-    from proxy_task.trainer import NonFiniteLossError, train_and_evaluate
+    from proxy_task.task import ProxyTask
+    from proxy_task.trainer import NonFiniteLossError
 
     task = ProxyTaskConfig(**OmegaConf.to_container(cfg.proxy_task, resolve=True, throw_on_missing=True))
     reference = _load_reference(cfg.against) if cfg.against else None  # checked before hours of training
     long_task = task.replace(epochs=task.epochs * cfg.long_factor) if cfg.long_factor > 0 else None  # 0: no long run
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    proxy = ProxyTask(task, cfg.device)  # data and frozen features built once for every training
+    long_proxy = ProxyTask(long_task, cfg.device) if long_task is not None else None
     rows, per_genotype, long, extra, long_all = [], {}, {}, {}, {}
     for name, g in genotypes(cfg.random, cfg.random_seed).items():
         values, seconds = [], []
         for seed in range(cfg.seeds):
             try:
-                m = train_and_evaluate(g, task, seed, cfg.device)
+                m = proxy.train(g, seed).as_dict()
             except NonFiniteLossError:
                 m = {cfg.metric: 0.0, "total_time_s": float("nan")}
             values.append(m[cfg.metric])
@@ -190,7 +193,7 @@ def _study(cfg: DictConfig) -> dict:
                 extra.setdefault(name, {}).setdefault(k, []).append(m.get(k, 0.0))
             seconds.append(m["total_time_s"])
             print(f"{name} seed {seed}: {cfg.metric} {values[-1]:.4f} ({seconds[-1]:.1f} s)", flush=True)
-        long_metrics = train_and_evaluate(g, long_task, 0, cfg.device) if cfg.long_factor > 0 else {}
+        long_metrics = long_proxy.train(g, 0).as_dict() if long_proxy is not None else {}
         long_value = long_metrics.get(cfg.metric, float("nan"))
         long_all[name] = {k: long_metrics.get(k, float("nan")) for k in ("ap", "ap50")}
         print(f"{name} long: {cfg.metric} {long_value:.4f}", flush=True)
