@@ -38,7 +38,7 @@ from typing import Any
 
 from results.errors import DuplicateTrialError, RecordError
 from results.ranking import rank_architectures
-from results.record import FIELDS, STATUSES, TrialRecord
+from results.record import FIELDS, STATUSES, TrialRecord, TrialStatus
 from space import GenotypeError, loads
 
 SCHEMA_VERSION = 1
@@ -327,7 +327,8 @@ class TrialStore:
     def lookup_reward(self, genotype_hash: str) -> TrialRecord | None:
         """The first 'ok' record of this architecture (the reward cache), or None."""
         found = self._rows(
-            f"{_SELECT} WHERE genotype_hash = ? AND status = 'ok' ORDER BY seq LIMIT 1", (genotype_hash,)
+            f"{_SELECT} WHERE genotype_hash = ? AND status = ? ORDER BY seq LIMIT 1",
+            (genotype_hash, TrialStatus.OK.value),
         )
         return found[0] if found else None
 

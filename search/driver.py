@@ -68,7 +68,9 @@ def _make_run_dir(run_dir: Path, storage_path: str) -> None:
 
 def _build_strategy(s: SearchSettings) -> controller.Strategy:
     try:
-        return controller.build(s.strategy, s.space, **s.strategy_options, failure_reward=s.failure_reward, seed=s.seed)
+        return controller.build(
+            s.strategy, s.space, **s.strategy_options, failure_reward=s.run.failure_reward, seed=s.run.seed
+        )
     except (ValueError, TypeError) as e:
         raise SearchSetupError(f"bad controller settings: {e}") from None
 
@@ -119,7 +121,7 @@ def _open_record(run_dir: Path, s: SearchSettings) -> TrialStore:
     if problem:
         store.close()
         raise SearchSetupError(
-            f"run {s.name!r} was started with {problem}; resume it with those settings or choose another name=..."
+            f"run {s.run.name!r} was started with {problem}; resume it with those settings or choose another name=..."
         )
     return store
 
@@ -150,7 +152,7 @@ def _resume(
     """Open an existing run: (record, its records, the samples to run again); the strategy
     continues from its checkpoint. Finished trials that an earlier session could not
     write (search/journal.py) are appended to the record first."""
-    _make_run_dir(run_dir, s.storage_path)
+    _make_run_dir(run_dir, s.run.storage_path)
     store = _open_record(run_dir, s)
     state_path = run_dir / "controller_state.pt"
     try:
@@ -220,7 +222,7 @@ def _rebuild(
             f"{state_path} is missing and the run was started with {', '.join(changed[:3])}; resume with"
             " those settings to rebuild it from the record"
         )
-    concurrency = started.get("concurrency", s.concurrency)  # as the record was made
+    concurrency = started.get("concurrency", s.run.concurrency)  # as the record was made
     try:
         rerun = rebuild(strategy, records, concurrency)
     except (ValueError, KeyError) as e:
@@ -261,12 +263,12 @@ def run_search(cfg: dict[str, Any], trainable: Callable[..., None] | None = None
     s = SearchSettings.from_dict(cfg)
     strategy = _build_strategy(s)
     _check_ray_address(s.ray.address)
-    run_dir = _run_path(s.storage_path, s.name)
-    lock = RunLock(run_dir, s.name)  # one driver per run, held until this function returns
+    run_dir = _run_path(s.run.storage_path, s.run.name)
+    lock = RunLock(run_dir, s.run.name)  # one driver per run, held until this function returns
     try:
         lock.acquire()
     except OSError as e:
-        raise _not_writable(s.storage_path, e.strerror) from None
+        raise _not_writable(s.run.storage_path, e.strerror) from None
     try:
         return _drive(s, strategy, run_dir, session_start, trainable, resume=not lock.created)
     finally:
@@ -283,9 +285,10 @@ def _drive(
 ) -> dict[str, Any]:
     store, records, rerun = _resume(run_dir, s, strategy) if resume else (None, [], [])
     trained = [r for r in records if not r.cache_hit]
-    remaining = s.num_trials - len(trained)
+    remaining = s.run.num_trials - len(trained)
     print(
-        f"run {run_dir}: {len(trained)}/{s.num_trials} trials done" + (f", {len(rerun)} to run again" if rerun else ""),
+        f"run {run_dir}: {len(trained)}/{s.run.num_trials} trials done"
+        + (f", {len(rerun)} to run again" if rerun else ""),
         file=sys.stderr,
     )
     summary: dict[str, Any] = {"run_dir": str(run_dir)}
@@ -303,9 +306,9 @@ def _drive(
             started_ray = connect_ray(s.ray)  # a refused start (no cluster, no GPU) leaves no record
             stops.install()  # ray.init replaced the SIGTERM handler
             try:
-                check_gpus(s.resources, s.device)
+                check_gpus(s.resources, s.run.device)
                 if store is None:  # a new run: everything that can refuse it has passed
-                    _make_run_dir(run_dir, s.storage_path)
+                    _make_run_dir(run_dir, s.run.storage_path)
                     store = _open_record(run_dir, s)
                 return _session(s, strategy, store, records, rerun, run_dir, session_start, trainable, stops,
                                 summary, new_run=not resume)  # fmt: skip
@@ -343,15 +346,17 @@ def _session(
         store,
         run_dir / "controller_state.pt",
         rerun,
-        reevaluate_cached=s.reevaluate_cached,
-        max_cache_hits=s.max_cache_hits,
+        reevaluate_cached=s.run.reevaluate_cached,
+        max_cache_hits=s.run.max_cache_hits,
         objective=vars(s.objective),
     )
     best = max((r.reward for r in records if r.reward is not None), default=None)
     # the time budget counts from the session start (data preparation included); Tune is
     # given at least 30 s
-    deadline = None if s.time_budget_s is None else max(session_start + s.time_budget_s, time.monotonic() + 30.0)
-    progress = Progress(s.num_trials, len(trained), best, sum(r.cache_hit for r in records), deadline)
+    deadline = (
+        None if s.run.time_budget_s is None else max(session_start + s.run.time_budget_s, time.monotonic() + 30.0)
+    )
+    progress = Progress(s.run.num_trials, len(trained), best, sum(r.cache_hit for r in records), deadline)
     searcher.listeners.append(progress)
     if wandb_logger is not None:
         searcher.listeners.append(wandb_logger)
@@ -361,17 +366,17 @@ def _session(
             searcher,
             {
                 "task": s.task,
-                "seed": s.seed,
-                "device": s.device,
+                "seed": s.run.seed,
+                "device": s.run.device,
                 "cpus": s.resources.cpus,
-                "time_limit_s": s.trial_timeout_s,
+                "time_limit_s": s.run.trial_timeout_s,
             },  # fmt: skip
             run_dir=run_dir,
-            trials=s.num_trials - len(trained),
-            concurrency=s.concurrency,
+            trials=s.run.num_trials - len(trained),
+            concurrency=s.run.concurrency,
             resources=s.resources,
             ray_config=s.ray,
-            max_retries=s.max_retries,
+            max_retries=s.run.max_retries,
             time_budget_s=None if deadline is None else max(30.0, deadline - time.monotonic()),
             stop_when=lambda: stops.signum is not None or searcher.write_error is not None,
             **({"trainable": trainable} if trainable else {}),
@@ -388,7 +393,7 @@ def _session(
     if stops.signum is not None:
         name = signal.Signals(stops.signum).name
         raise SearchStopped(
-            f"stopped by {name} with {summary['trials']}/{s.num_trials} trials trained, every finished trial"
+            f"stopped by {name} with {summary['trials']}/{s.run.num_trials} trials trained, every finished trial"
             " kept; run the same command again to continue",
             exit_code=stops.exit_code,
         )
@@ -404,7 +409,7 @@ def _start_wandb(store: TrialStore, run_dir: Path, s: SearchSettings, new: bool)
 
     w = s.wandb
     try:
-        return WandbLogger(store, run_dir, s.name, s.plain, w.project, w.entity, w.top_k, w.table_every)
+        return WandbLogger(store, run_dir, s.run.name, s.plain, w.project, w.entity, w.top_k, w.table_every)
     except Exception as e:  # wandb raises UsageError, CommError, timeouts, ... in online mode
         first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
         if new and store.count() == 0:
@@ -445,12 +450,12 @@ def _finish(store: TrialStore, run_dir: Path, s: SearchSettings, wandb_logger: A
     records = store.records()
     trained = [r for r in records if not r.cache_hit]
     print(
-        f"\n{len(trained)}/{s.num_trials} trials trained, {len(records) - len(trained)} cache hits,"
+        f"\n{len(trained)}/{s.run.num_trials} trials trained, {len(records) - len(trained)} cache hits,"
         f" {len(store.unique_hashes())} unique architectures"
     )
     best_path = run_dir / "best_genotype.json"
     if store.top(1):
-        print(text_table(rank_architectures(records, s.top_k)))
+        print(text_table(rank_architectures(records, s.run.top_k)))
         export_genotype(run_dir, best_path)
         out["best_genotype"] = str(best_path)
         print(f"best genotype: {best_path}")
@@ -461,7 +466,7 @@ def _finish(store: TrialStore, run_dir: Path, s: SearchSettings, wandb_logger: A
         out["wandb_dir"] = wandb_dir
         if s.wandb.mode == "offline":
             print(f"W&B offline run: {wandb_dir}\n  upload with: wandb sync {wandb_dir}")
-    remaining = s.num_trials - len(trained)
+    remaining = s.run.num_trials - len(trained)
     if remaining > 0:
         print(f"{remaining} trials left: run the same command again to continue")
     out["trials"] = len(trained)
