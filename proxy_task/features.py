@@ -16,6 +16,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -30,6 +31,9 @@ from space.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 _VERSION = 3
+# Backbones the project ships, pre-trained by this code for its built-in presets (data/backbones/
+# README.md): found by the same content key, they spare a first run its pre-training.
+SHIPPED_BACKBONES = Path(__file__).resolve().parents[1] / "data" / "backbones"
 
 
 class LateralNeck(nn.Module):
@@ -97,13 +101,15 @@ def _pretrain(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tu
 
 
 def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device) -> tuple[Backbone, dict, str]:
-    """The dataset's backbone, trained on first use (cached on disk), frozen and in eval mode,
-    with the state of the head it was trained with (a common head initialisation for trials)."""
+    """The dataset's backbone, frozen and in eval mode, with the state of the head it was
+    trained with (a common head initialisation for trials): from the cache, else shipped with
+    the project (SHIPPED_BACKBONES), else trained now and cached."""
     key = backbone_key(cfg, data)
     path = cache_root(cfg.cache_dir) / "backbones" / f"{key}.pt"
+    shipped = SHIPPED_BACKBONES / f"{key}.pt"
     backbone = build_backbone(cfg.backbone, cfg.backbone_width)
-    if path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    if path.exists() or shipped.exists():
+        state = torch.load(path if path.exists() else shipped, map_location="cpu", weights_only=True)
         backbone.load_state_dict(state["backbone"])
     else:
         trained, head = _pretrain(cfg, data, device)
@@ -166,4 +172,12 @@ def extract_features(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device
     return backbone, features
 
 
-__all__ = ["CachedFeatures", "LateralNeck", "backbone_key", "extract_features", "frozen_backbone", "pretrain_on_cpu"]
+__all__ = [
+    "SHIPPED_BACKBONES",
+    "CachedFeatures",
+    "LateralNeck",
+    "backbone_key",
+    "extract_features",
+    "frozen_backbone",
+    "pretrain_on_cpu",
+]

@@ -99,3 +99,16 @@ def test_retrain_summary_counts_a_failed_seed_out_of_the_mean():
     (none,) = summarize(entries, {f"h/{s}": runs["h/2"] for s in range(3)}, seeds=3)
     assert none["ap_mean"] is None and none["failed"] == 3
     assert "| g | - | failed, failed, failed | - |" in table([none], ProxyTaskConfig())
+
+
+@pytest.mark.parametrize("name", ["synthetic", "bccd", "bccd_retrain"])
+def test_the_shipped_backbones_are_found_by_their_presets_keys(name, nasfpn_cache):
+    """A change to what keys a backbone (data content, PRETRAIN_FIELDS, _VERSION) must come with
+    backbones made again for data/backbones (its README says how)."""
+    from proxy_task.config import preset
+    from proxy_task.data import load_proxy_data
+    from proxy_task.features import SHIPPED_BACKBONES
+
+    cfg = preset(name).replace(cache_dir=nasfpn_cache)
+    key = backbone_key(cfg, load_proxy_data(cfg))
+    assert (SHIPPED_BACKBONES / f"{key}.pt").is_file(), f"no shipped backbone {key} for {name}"
