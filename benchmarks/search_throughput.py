@@ -4,7 +4,7 @@
     python -m benchmarks.search_throughput --reference HEAD~5 --trainings 40 --reps 3
 
 Both versions run `python -m search.run` as a user would: random search with one seed (so
-both train the same architectures, checked), 2 workers, each version's default proxy, W&B
+both train the same architectures, checked), 2 workers, the built-in `synthetic` proxy, W&B
 off. The reference is checked out into a temporary git worktree and run with this
 environment's packages; runs alternate (reference, this, reference, this, ...) so that a
 change of machine load hits both alike. Throughput counts trainings from the first
@@ -40,6 +40,7 @@ def run_search(code: Path, storage: Path, name: str, trainings: int, seed: int) 
     """Run one search with the code in `code`; returns its record file."""
     env = {**os.environ, "PYTHONPATH": str(code), "RAY_USAGE_STATS_ENABLED": "0"}
     cmd = [sys.executable, "-m", "search.run", "controller=random", f"seed={seed}", f"num_trials={trainings}"]
+    cmd.append("proxy_task=synthetic")  # the proxy the reference was measured on
     cmd += ["time_budget_s=null", f"name={name}", f"storage_path={storage}", "wandb.mode=disabled"]
     log = storage / f"{name}.log"
     with log.open("w") as out:

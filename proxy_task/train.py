@@ -1,4 +1,4 @@
-"""Train and evaluate one genotype: `python -m proxy_task.train genotype=PATH.json proxy_task=synthetic`.
+"""Train and evaluate one genotype: `python -m proxy_task.train genotype=PATH.json [proxy_task=bccd]`.
 
 Other keys: seed=0, device=auto, out_dir=runs/<genotype name>-<hash>, and any preset field as
 `proxy_task.FIELD=VALUE`. Prints a progress bar with ETA, then the metrics; writes
@@ -29,7 +29,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     out_dir: str = ""
-    defaults: list = field(default_factory=lambda: [{"proxy_task": "synthetic"}, "_self_"])
+    defaults: list = field(default_factory=lambda: [{"proxy_task": "bccd"}, "_self_"])
     proxy_task: ProxyTaskConfig = MISSING
 
 

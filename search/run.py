@@ -1,6 +1,6 @@
 """`python -m search.run`: a NAS-FPN search on Ray Tune. Hydra app; see search/config.py.
 
-    python -m search.run                                   # PPO on the built-in dataset, local Ray
+    python -m search.run                                   # PPO on BCCD (shipped real images), local Ray
     python -m search.run controller=evolution name=evo num_trials=100
     python -m search.run proxy_task=coco_paper proxy_task.data_root=/data/coco \
         ray.address=auto resources.gpus=1 concurrency=100 num_trials=10000 time_budget_s=null

@@ -1,11 +1,10 @@
 """Retrain genotypes on a longer schedule, several seeds each: `python -m studies.retrain`.
 
-    python -m studies.retrain genotypes=[best:docs/runs/ev-ppo-s0,paper,fpn] random=3 \\
-        seeds=3 workers=2 out_dir=docs/retrain
+    python -m studies.retrain "genotypes=[best:runs/default,paper,fpn]" random=3 seeds=3 workers=2
 
-The default preset, synthetic_retrain, trains 3x the proxy's epochs on all of train2017 and
-scores val2017, images the search never rewarded, so a genotype picked for its proxy AP
-gets no head start. A genotype spec is a genotype JSON path, `paper`, `fpn`, or
+The default preset, bccd_retrain, trains 3x the search proxy's epochs on BCCD train + val
+and scores BCCD test, images no search ever rewarded, so a genotype picked for its proxy AP
+gets no head start (synthetic_retrain does the same for the built-in dataset). A genotype spec is a genotype JSON path, `paper`, `fpn`, or
 `best:RUN` / `best:RUN@RANK` (the RANK-th best architecture of a search record, 1 = best).
 `random=N` adds N uniform samples of the paper's space (drawn with `random_seed`, the same
 draw as studies.variance). Trainings run `workers` at a time, each with
@@ -52,7 +51,7 @@ class RetrainConfig:
     workers: int = 1  # trainings at once (processes)
     device: str = "cpu"
     out_dir: str = "runs/retrain"
-    defaults: list = field(default_factory=lambda: [{"proxy_task": "synthetic_retrain"}, "_self_"])
+    defaults: list = field(default_factory=lambda: [{"proxy_task": "bccd_retrain"}, "_self_"])
     proxy_task: ProxyTaskConfig = MISSING
 
 

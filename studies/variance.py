@@ -1,4 +1,4 @@
-"""Is the reward worth optimising? `python -m studies.variance [proxy_task=synthetic] ...`
+"""Is the reward worth optimising? `python -m studies.variance [proxy_task=bccd] ...`
 
 Trains K genotypes (the paper's, the FPN baseline and `random` samples of the search space)
 with `seeds` seeds each on the proxy, and each genotype once more on a schedule `long_factor`
@@ -43,7 +43,7 @@ class VarianceConfig:
     out_dir: str = "runs/variance"
     random_seed: int = 2019
     against: str = ""  # another variance.json (a proxy before a change): rank agreement with it
-    defaults: list = field(default_factory=lambda: [{"proxy_task": "synthetic"}, "_self_"])
+    defaults: list = field(default_factory=lambda: [{"proxy_task": "bccd"}, "_self_"])
     proxy_task: ProxyTaskConfig = MISSING
 
 
