@@ -23,7 +23,7 @@ BACKBONES = ("resnet10", "resnet18", "resnet50", "mobilenet_v2")
 SCHEDULES = ("step", "cosine")
 FOCAL_LOSSES = ("fused", "torchvision")
 
-# Which settings determine what, said once here (tests/test_proxy_config.py checks that every
+# Which settings determine what, said once here (tests/test_proxy_task.py checks that every
 # field is in exactly one section). DATA_FIELDS fix the images, boxes and resolution a trial
 # sees (DATA_PATHS only say where they are); PRETRAIN_FIELDS, with the data, fix the frozen
 # backbone trained once per dataset (its augmentation included); TRIAL_FIELDS fix how one

@@ -3,8 +3,8 @@
 Every image is letterboxed once (longer side -> `image_size`, padded bottom/right with
 zeros) into one uint8 array (N, 3, S, S) saved as .npy next to its boxes; later trials
 memory-map it, so decoding JPEGs never sits in a trial's loop. The cache key hashes the
-content of the split (image ids, file names, boxes and labels) and the resolution, not
-where it lies, so a moved or second clone reuses the cache; concurrent builders write
+content of the split (image ids, file names and sizes, boxes and labels) and the resolution,
+not where it lies, so a moved or second clone reuses the cache; concurrent builders write
 temporary files and rename them into place. The loaded data lives in its `ProxyTask`
 (proxy_task/task.py), one per worker process.
 """
@@ -92,12 +92,17 @@ def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, float]:
 
 
 def split_key(split: CocoSplit, size: int) -> str:
-    """Content hash of `split` letterboxed to `size`: image ids, file names (not their folder),
-    boxes and labels. Pixels are not read: an image replaced under the same name needs a
-    fresh cache_dir."""
+    """Content hash of `split` letterboxed to `size`: per image its id, file name (not its
+    folder), stated width and height, file size in bytes, boxes and labels. Pixels are not
+    read; the file size catches an image re-encoded or regenerated under the same name (an
+    edit that keeps the size to the byte needs a fresh cache_dir)."""
     h = hashlib.sha1(json.dumps([_CACHE_VERSION, size, len(split.records)]).encode())
     for rec in split.records:
-        h.update(f"{rec.image_id}/{rec.path.name}".encode())
+        try:
+            nbytes = rec.path.stat().st_size
+        except OSError:  # unreadable: left out when the set is built, and named then
+            nbytes = -1
+        h.update(f"{rec.image_id}/{rec.path.name}/{rec.width}x{rec.height}/{nbytes}/{len(rec.boxes)};".encode())
         h.update(np.ascontiguousarray(rec.boxes, np.float64).tobytes())
         h.update(np.ascontiguousarray(rec.labels, np.int64).tobytes())
     return h.hexdigest()[:16]

@@ -143,7 +143,7 @@ class CachedFeatures:
     train_boxes_flipped: list[torch.Tensor]
     eval: list[torch.Tensor]
     # anchor assignments of the train images, keyed by the detector (see
-    # NASFPNRetinaNet.match): computed once per process, shared by every trial
+    # NASFPNRetinaNet.match): computed once per ProxyTask, shared by its trials
     matches: dict = field(default_factory=dict)
 
 

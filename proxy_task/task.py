@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from proxy_task.backbones import Backbone
-from proxy_task.config import ProxyTaskConfig
+from proxy_task.config import TRIAL_FIELDS, ProxyTaskConfig
 from proxy_task.data import ProxyData, load_proxy_data
 from proxy_task.evaluator import GroundTruth
 from proxy_task.features import CachedFeatures, extract_features, pretrain_on_cpu
@@ -80,6 +80,22 @@ class ProxyTask:
         if self._ground_truth is None:
             self._ground_truth = GroundTruth(self.data.ground_truth)
         return self._ground_truth
+
+    def derive(self, **changes: object) -> ProxyTask:
+        """The task with other trial settings (`TRIAL_FIELDS`: epochs, lr, schedule, repeats,
+        ...) that shares this one's data, frozen features, anchor assignments and ground truth
+        (a longer schedule of a study, a variant of a benchmark).
+
+        Raises ValueError for a setting outside TRIAL_FIELDS, or eval_batch_size (features
+        are extracted in batches of it)."""
+        bad = sorted(set(changes) - set(TRIAL_FIELDS) | set(changes) & {"eval_batch_size"})
+        if bad:
+            raise ValueError(f"derive() changes trial settings only, not {bad}")
+        other = ProxyTask(self.config.replace(**changes), self.device)
+        other._data, other._ground_truth = self.data, self.ground_truth
+        if self.config.freeze_backbone and other.config.freeze_backbone:
+            other._frozen = self.frozen
+        return other
 
     def prepare(self) -> ProxyTask:
         """Build the data and (frozen mode) the shared backbone now, before parallel trials

@@ -142,6 +142,7 @@ def summarize(entries: dict[str, dict[str, Any]], runs: dict[str, dict], seeds: 
                 "name": e["name"],
                 "hash": h,
                 "ap": ap,
+                "ap_per_seed": [r["ap"] if r["status"] == TrialStatus.OK else None for r in done],  # None: failed
                 "ap_mean": statistics.fmean(ap) if ap else None,
                 "ap_std": statistics.stdev(ap) if len(ap) > 1 else 0.0,
                 "ap50_mean": statistics.fmean(r["ap50"] for r in ok) if ok else None,
@@ -171,7 +172,7 @@ def table(rows: list[dict[str, Any]], task: ProxyTaskConfig) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        seeds = ", ".join([f"{v:.4f}" for v in r["ap"]] + ["failed"] * r["failed"])
+        seeds = ", ".join("failed" if v is None else f"{v:.4f}" for v in r.get("ap_per_seed", r["ap"]))
         secs = "-" if r["seconds"] is None else f"{r['seconds']:.0f}"
         mean = "-" if r["ap_mean"] is None else f"{r['ap_mean']:.4f} ± {r['ap_std']:.4f}"
         ap50 = "-" if r["ap50_mean"] is None else f"{r['ap50_mean']:.4f}"

@@ -179,7 +179,7 @@ def _study(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     proxy = ProxyTask(task, cfg.device)  # data and frozen features built once for every training
-    long_proxy = ProxyTask(long_task, cfg.device) if long_task is not None else None
+    long_proxy = proxy.derive(epochs=long_task.epochs) if long_task is not None else None
     rows, per_genotype, long, extra, long_all = [], {}, {}, {}, {}
     for name, g in genotypes(cfg.random, cfg.random_seed).items():
         values, seconds = [], []

@@ -88,15 +88,15 @@ def test_retrain_summary_counts_a_failed_seed_out_of_the_mean():
     ok = {"status": "ok", "ap": 0.4, "ap50": 0.7, "params": 10, "pyramid_params": 5, "macs": 100, "seconds": 3.0}
     runs = {
         "h/0": ok,
-        "h/1": {**ok, "ap": 0.2, "ap50": 0.5},
-        "h/2": {"status": "nonfinite", "error": "non-finite loss nan at step 3", "ap": None, "ap50": None},
+        "h/2": {**ok, "ap": 0.2, "ap50": 0.5},
+        "h/1": {"status": "nonfinite", "error": "non-finite loss nan at step 3", "ap": None, "ap50": None},
     }
     (row,) = summarize(entries, runs, seeds=3)
-    assert row["ap"] == [0.4, 0.2] and row["failed"] == 1
+    assert row["ap"] == [0.4, 0.2] and row["failed"] == 1 and row["ap_per_seed"] == [0.4, None, 0.2]
     assert row["ap_mean"] == pytest.approx(0.3) and row["ap50_mean"] == pytest.approx(0.6)
     assert row["ap_std"] == pytest.approx(0.1414213562373095)
-    assert "| 0.4000, 0.2000, failed |" in table([row], ProxyTaskConfig())
-    (none,) = summarize(entries, {f"h/{s}": runs["h/2"] for s in range(3)}, seeds=3)
+    assert "| 0.4000, failed, 0.2000 |" in table([row], ProxyTaskConfig())  # seed 1 failed
+    (none,) = summarize(entries, {f"h/{s}": runs["h/1"] for s in range(3)}, seeds=3)
     assert none["ap_mean"] is None and none["failed"] == 3
     assert "| g | - | failed, failed, failed | - |" in table([none], ProxyTaskConfig())
 
@@ -112,3 +112,21 @@ def test_the_shipped_backbones_are_found_by_their_presets_keys(name, nasfpn_cach
     cfg = preset(name).replace(cache_dir=nasfpn_cache)
     key = backbone_key(cfg, load_proxy_data(cfg))
     assert (SHIPPED_BACKBONES / f"{key}.pt").is_file(), f"no shipped backbone {key} for {name}"
+
+
+def test_a_derived_task_shares_the_features_and_trains_as_a_fresh_one(tmp_path):
+    from proxy_task import tiny_config
+    from space import load_builtin
+
+    base = ProxyTask(tiny_config().replace(cache_dir=str(tmp_path)), "cpu")
+    longer = base.derive(epochs=2.0, lr=0.16)
+    assert longer.data is base.data and longer.frozen is base.frozen and longer.config.epochs == 2.0
+    g = load_builtin("fpn")
+    fresh = ProxyTask(base.config.replace(epochs=2.0, lr=0.16), "cpu").train(g, 0)
+    timing = {"train_time_s", "eval_time_s", "total_time_s", "total_cpu_s", "eval_latency_ms"}
+    derived = {k: v for k, v in longer.train(g, 0).as_dict().items() if k not in timing}
+    assert derived == {k: v for k, v in fresh.as_dict().items() if k not in timing}  # same bits
+    with pytest.raises(ValueError, match="image_size"):
+        base.derive(image_size=96)
+    with pytest.raises(ValueError, match="eval_batch_size"):
+        base.derive(eval_batch_size=4)
