@@ -109,7 +109,8 @@ def frozen_backbone(cfg: ProxyTaskConfig, data: ProxyData, device: torch.device)
     shipped = SHIPPED_BACKBONES / f"{key}.pt"
     backbone = build_backbone(cfg.backbone, cfg.backbone_width)
     if path.exists() or shipped.exists():
-        state = torch.load(path if path.exists() else shipped, map_location="cpu", weights_only=True)
+        source = path if path.exists() else shipped
+        state = torch.load(source, map_location="cpu", weights_only=True)
         backbone.load_state_dict(state["backbone"])
     else:
         trained, head = _pretrain(cfg, data, device)
