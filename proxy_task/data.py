@@ -36,6 +36,7 @@ from proxy_task.voc import voc_split_files, voc_to_coco
 from space.atomic import atomic_path
 
 log = logging.getLogger(__name__)
+repair_log = logging.getLogger(__name__ + ".repairs")  # what a VOC conversion repaired: the same on every node
 _CACHE_VERSION = 2
 
 
@@ -192,9 +193,9 @@ def read_split(cfg: ProxyTaskConfig, which: str) -> CocoSplit:
 def _read_voc(root: Path, split: str) -> CocoSplit:
     """A VOC split converted in memory (proxy_task/voc.py; a few hundred files in ~0.1 s)."""
     doc, report = voc_to_coco(voc_split_files(root, split), root / "JPEGImages")
-    log.info("VOC %s/%s: %s", root.name, split, report.summary())
+    repair_log.info("VOC %s/%s: %s", root.name, split, report.summary())
     for line in report.details():
-        log.warning("VOC %s/%s:%s", root.name, split, line)
+        repair_log.warning("VOC %s/%s:%s", root.name, split, line)
     return coco_split_from_document(doc, root / "JPEGImages", f"{root}/ImageSets/Main/{split}.txt")
 
 

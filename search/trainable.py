@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import logging
 import os
 import socket
 import time
@@ -40,7 +41,10 @@ TrainFunction = Callable[..., dict[str, Any]]
 
 @functools.lru_cache(maxsize=1)  # a worker serves one search: a new config replaces the old task
 def worker_task(config_json: str, device: str) -> ProxyTask:
-    """This worker process's proxy task for the config (JSON of `ProxyTaskConfig.to_dict()`)."""
+    """This worker process's proxy task for the config (JSON of `ProxyTaskConfig.to_dict()`).
+    The driver has already reported what converting the annotations repaired (dropped boxes):
+    workers converting the same files do not print it again (unreadable images still warn)."""
+    logging.getLogger("proxy_task.data.repairs").setLevel(logging.ERROR)
     return ProxyTask(ProxyTaskConfig(**json.loads(config_json)), device)
 
 
