@@ -7,7 +7,7 @@ import math
 import pytest
 
 from proxy_task.config import tiny_config
-from proxy_task.task import train_and_evaluate
+from proxy_task.task import ProxyTask
 from results import TrialRecord, TrialStore
 from space import load_builtin
 from studies.reproduce import main, pick, reproduce, summarize
@@ -37,7 +37,8 @@ def test_summarize_shift_noise_and_ranking():
 def test_records_made_here_reproduce_bit_for_bit(tmp_path, nasfpn_cache, capsys):
     task = tiny_config()
     genotypes = [load_builtin("fpn"), load_builtin("nasfpn_paper")]
-    aps = [train_and_evaluate(g, task, seed=3, device="cpu").ap for g in genotypes]
+    proxy = ProxyTask(task, "cpu")
+    aps = [proxy.train(g, seed=3).ap for g in genotypes]
     with TrialStore(tmp_path / "run" / "trials.sqlite") as store:
         store.set_meta("config", {"proxy_task": task.to_dict(), "seed": 3})
         for step, (g, ap) in enumerate(zip(genotypes, aps)):

@@ -11,7 +11,7 @@ import pytest
 
 import studies.retrain as rt
 from proxy_task.config import tiny_config
-from proxy_task.task import train_and_evaluate
+from proxy_task.task import ProxyTask
 from results import TrialRecord, TrialStore
 from space import load_builtin
 
@@ -86,8 +86,9 @@ def test_retrain_matches_single_trainings_resumes_and_refuses_another_config(tas
     entries = rt.collect_genotypes(["fpn"], 0, 0)
     rows = rt.retrain(entries, task, seeds=2, out_dir=tmp_path)
     assert len(rows) == 1 and len(rows[0]["ap"]) == 2
-    direct = [train_and_evaluate(load_builtin("fpn"), task, s, "cpu").ap for s in range(2)]
-    assert rows[0]["ap"] == direct  # the same trainings as the train CLI, bit for bit
+    proxy = ProxyTask(task, "cpu")
+    direct = [proxy.train(load_builtin("fpn"), s).ap for s in range(2)]
+    assert rows[0]["ap"] == direct  # the same trainings as one ProxyTask's, bit for bit
     assert rows[0]["pyramid_macs"] > 0 and rows[0]["params"] > rows[0]["pyramid_params"] > 0
     saved = json.loads((tmp_path / "retrain.json").read_text())
     assert saved["rows"][0]["ap"] == direct and "| fpn |" in (tmp_path / "retrain.md").read_text()
