@@ -54,3 +54,16 @@ def test_relative_links_point_at_files(page):
     targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
     missing = [t for t in targets if "://" not in t and not (page.parent / t).exists()]
     assert not missing, f"{page.name} links to missing files: {missing}"
+
+
+def test_the_first_command_searches_the_shipped_real_images_with_a_shipped_backbone():
+    """The README's first command (no overrides) runs on BCCD, whose files and backbone ship."""
+    from proxy_task.config import BCCD_ROOT
+
+    register_configs()
+    with initialize_config_module(version_base=None, config_module="search.conf"):
+        cfg = compose("search", overrides=[])
+    assert cfg.proxy_task.name == "bccd" and cfg.proxy_task.data_root == BCCD_ROOT
+    assert (Path(BCCD_ROOT) / "ImageSets/Main/val.txt").is_file()
+    assert "on real images" in README.split("```")[1]  # what the first command's comment promises
+    assert len(list((ROOT / "data" / "backbones").glob("*.pt"))) == 3
