@@ -54,6 +54,7 @@ class ImageSet:
     image_ids: list[int]
     scales: list[float]  # proxy pixels per original pixel
     skipped: int  # unreadable images left out
+    key: str  # split_key of the split it was built from: its content is a function of this
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -147,7 +148,7 @@ def build_image_set(split: CocoSplit, size: int, cache_dir: Path) -> ImageSet:
             else "the split has no images"
         )
     images = np.load(array_path, mmap_mode="r")[: meta["count"]]
-    return ImageSet(images, meta["boxes"], meta["labels"], meta["image_ids"], meta["scales"], skipped)
+    return ImageSet(images, meta["boxes"], meta["labels"], meta["image_ids"], meta["scales"], skipped, key)
 
 
 def dataset_root(cfg: ProxyTaskConfig) -> Path:
@@ -218,5 +219,4 @@ def load_proxy_data(cfg: ProxyTaskConfig) -> ProxyData:
     train = build_image_set(train_split, cfg.image_size, tensors)
     evaluation = build_image_set(eval_split, cfg.image_size, tensors)
     ground_truth = eval_split.subset(evaluation.image_ids).document  # unreadable images leave the reward
-    train_key = split_key(train_split.subset(train.image_ids), cfg.image_size)  # the images it really holds
-    return ProxyData(train_key, train, evaluation, ground_truth, train_split.category_ids, cfg.image_size)
+    return ProxyData(train.key, train, evaluation, ground_truth, train_split.category_ids, cfg.image_size)

@@ -172,10 +172,10 @@ def table(rows: list[dict[str, Any]], task: ProxyTaskConfig) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        seeds = ", ".join("failed" if v is None else f"{v:.4f}" for v in r.get("ap_per_seed", r["ap"]))
+        seeds = ", ".join("failed" if v is None else f"{v:.4f}" for v in r["ap_per_seed"])
         secs = "-" if r["seconds"] is None else f"{r['seconds']:.0f}"
         mean = "-" if r["ap_mean"] is None else f"{r['ap_mean']:.4f} ± {r['ap_std']:.4f}"
-        ap50 = "-" if r["ap50_mean"] is None else f"{r['ap50_mean']:.4f}"
+        ap50 = _ap(r["ap50_mean"])
         lines.append(
             f"| {r['name']} | {mean} | {seeds} | {ap50} "
             f"| {_m(r['params'], 1e6, 'M', 3)} | {_m(r['pyramid_params'], 1e6, 'M', 3)} "
