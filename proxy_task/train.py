@@ -14,11 +14,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 import space
+from proxy_task.cli import run_app
 from proxy_task.config import ProxyTaskConfig, register_configs
 from proxy_task.evaluator import AP_KEYS
 
@@ -68,10 +68,9 @@ def main() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train", node=TrainConfig)
     register_configs(cs)
-    app = hydra.main(version_base=None, config_name="train")(run)
     if not any(a.startswith("genotype=") for a in sys.argv[1:]) and not any(a.startswith("-") for a in sys.argv[1:]):
         _fail("missing genotype=PATH.json (or genotype=paper / genotype=fpn)")
-    app()
+    run_app(run, "train")
 
 
 if __name__ == "__main__":

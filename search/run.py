@@ -22,11 +22,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from proxy_task.cli import run_app
 from search.config import register_configs
 
 
@@ -53,15 +54,19 @@ def run_and_report(plain: dict[str, Any], trainable: Callable[..., None] | None 
     return 0
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="search")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[assignment]
     code = run_and_report(plain)
     if code:
         sys.exit(code)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The command line: a bad override is one line and exit 2, as a bad value is."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    register_configs()  # Hydra's ConfigStore must hold the schema before main() composes
+    register_configs()  # Hydra's ConfigStore must hold the schema before anything composes
+    run_app(run, "search", Path(__file__).parent / "conf")
+
+
+if __name__ == "__main__":
     main()

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 import space
+from proxy_task.cli import run_app
 from proxy_task.config import ProxyTaskConfig, register_configs
 from proxy_task.task import ProxyTask
 from results.record import TrialStatus
@@ -302,7 +302,7 @@ def main() -> None:
     cs = ConfigStore.instance()
     cs.store(name="retrain", node=RetrainConfig)
     register_configs(cs)
-    hydra.main(version_base=None, config_name="retrain")(run)()
+    run_app(run, "retrain")
 
 
 if __name__ == "__main__":

@@ -25,11 +25,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 import space
+from proxy_task.cli import run_app
 from proxy_task.config import ProxyTaskConfig, register_configs
 
 
@@ -247,7 +247,7 @@ def main() -> None:
     cs = ConfigStore.instance()
     cs.store(name="variance", node=VarianceConfig)
     register_configs(cs)
-    hydra.main(version_base=None, config_name="variance")(run)()
+    run_app(run, "variance")
 
 
 if __name__ == "__main__":
