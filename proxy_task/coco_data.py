@@ -6,7 +6,11 @@ Layout: `<root>/annotations/instances_<split>.json` and `<root>/<split>/<file_na
 * Crowd annotations (`iscrowd=1`) are kept apart: training ignores them; evaluation uses the
   original annotations, so COCO's own crowd matching applies.
 * Images without annotations are kept (they teach the background).
-* Boxes are xywh in JSON, xyxy in records; boxes of zero width or height are dropped.
+* Boxes are xywh in JSON, xyxy in records. Boxes reaching outside the image are clipped to
+  it; boxes with a non-finite coordinate or no width or height left, and annotations of an
+  image or category the file does not list, are dropped. Each is counted (`CocoSplit.repairs`,
+  logged by the loader with the first ids), never dropped silently; the evaluation document
+  holds the same repaired boxes as the training records.
 
 Proxy split (docs/proxy_task.md): the reward is measured on `holdout` images of train2017,
 never val2017. They are the first `holdout` ids of the sorted train image ids permuted by
@@ -46,7 +50,8 @@ class CocoSplit:
 
     records: list[ImageRecord]
     category_ids: list[int]  # label k <-> category_ids[k]
-    document: dict  # the parsed instances JSON (images, annotations, categories)
+    document: dict  # the instances JSON (images, annotations, categories) with the repaired boxes
+    repairs: dict[str, list[int]] = field(default_factory=dict)  # kind -> annotation ids (see _records)
 
     @property
     def num_classes(self) -> int:
@@ -58,17 +63,26 @@ class CocoSplit:
         doc = dict(self.document)
         doc["images"] = [im for im in self.document["images"] if im["id"] in keep]
         doc["annotations"] = [a for a in self.document["annotations"] if a["image_id"] in keep]
-        return CocoSplit([r for r in self.records if r.image_id in keep], self.category_ids, doc)
+        return CocoSplit([r for r in self.records if r.image_id in keep], self.category_ids, doc, self.repairs)
+
+    def repair_summary(self) -> str:
+        """One line: how many annotations were clipped or dropped, and why ('' if none)."""
+        return "; ".join(f"{len(ids)} {kind}" for kind, ids in self.repairs.items() if ids)
 
 
 def read_coco_split(root: Path, split: str) -> CocoSplit:
-    """Parse `<root>/annotations/instances_<split>.json`, images in `<root>/<split>/`.
+    """Parse `<root>/annotations/instances_<split>.json`, images in `<root>/<split>/`; where
+    that file is absent, the COCO-2017 names (`train` finds `instances_train2017.json`, `train2017/`).
 
     Raises:
         FileNotFoundError: the annotation file is missing.
         ValueError: the file is not a COCO instances document.
     """
-    return read_coco_file(Path(root) / "annotations" / f"instances_{split}.json", Path(root) / split)
+    root = Path(root)
+    ann = root / "annotations"
+    if not (ann / f"instances_{split}.json").is_file() and (ann / f"instances_{split}2017.json").is_file():
+        split += "2017"  # train -> train2017, val -> val2017
+    return read_coco_file(root / "annotations" / f"instances_{split}.json", root / split)
 
 
 def read_coco_file(ann_path: Path, image_root: Path) -> CocoSplit:
@@ -105,21 +119,49 @@ def coco_split_from_document(doc: object, image_root: Path, source: str) -> Coco
         raise ValueError(f"{source}: malformed COCO entry ({type(e).__name__}: {e})") from None
 
 
+REPAIRS = (
+    "of an unknown image dropped",
+    "of an unknown category dropped",
+    "with a non-finite coordinate dropped",
+    "clipped to the image",
+    "without width or height dropped",
+)
+
+
 def _records(doc: dict, root: Path) -> CocoSplit:
-    doc.setdefault("info", {})
     category_ids = sorted(c["id"] for c in doc["categories"])
     label_of = {cid: k for k, cid in enumerate(category_ids)}
-    per_image: dict[int, list[dict]] = {im["id"]: [] for im in doc["images"]}
+    size = {im["id"]: (float(im["width"]), float(im["height"])) for im in doc["images"]}
+    repairs: dict[str, list[int]] = {kind: [] for kind in REPAIRS}
+    unknown_image, unknown_category, non_finite, clipped, empty = (repairs[k] for k in REPAIRS)
+    per_image: dict[int, list[dict]] = {image_id: [] for image_id in size}
+    kept = []  # the document's annotations, boxes repaired as the records' are
     for a in doc["annotations"]:
-        if a["image_id"] in per_image and a["category_id"] in label_of:
-            per_image[a["image_id"]].append(a)
+        if a["image_id"] not in size:
+            unknown_image.append(a.get("id", -1))
+            continue
+        if a["category_id"] not in label_of:
+            unknown_category.append(a.get("id", -1))
+            continue
+        x, y, w, h = (float(v) for v in a["bbox"])
+        if not np.isfinite([x, y, w, h]).all():
+            non_finite.append(a.get("id", -1))
+            continue
+        width, height = size[a["image_id"]]
+        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, width), min(y + h, height)
+        if x1 <= x0 or y1 <= y0:
+            empty.append(a.get("id", -1))
+            continue
+        if (x0, y0, x1, y1) != (x, y, x + w, y + h):
+            clipped.append(a.get("id", -1))
+            a = {**a, "bbox": [x0, y0, x1 - x0, y1 - y0], "area": min(float(a.get("area", 0.0)), (x1 - x0) * (y1 - y0))}
+        per_image[a["image_id"]].append(a)
+        kept.append(a)
     records = []
     for im in sorted(doc["images"], key=lambda im: im["id"]):
         boxes, labels, crowd = [], [], []
         for a in per_image[im["id"]]:
             x, y, w, h = a["bbox"]
-            if w <= 0 or h <= 0:
-                continue
             (crowd if a.get("iscrowd", 0) else boxes).append([x, y, x + w, y + h])
             if not a.get("iscrowd", 0):
                 labels.append(label_of[a["category_id"]])
@@ -134,7 +176,8 @@ def _records(doc: dict, root: Path) -> CocoSplit:
                 crowd_boxes=np.asarray(crowd, np.float32).reshape(-1, 4),
             )
         )
-    return CocoSplit(records, category_ids, doc)
+    document = {"info": {}, **doc, "annotations": kept}
+    return CocoSplit(records, category_ids, document, repairs)
 
 
 def proxy_split(image_ids: list[int], holdout: int, seed: int) -> tuple[list[int], list[int]]:

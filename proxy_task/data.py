@@ -180,15 +180,25 @@ def read_split(cfg: ProxyTaskConfig, which: str) -> CocoSplit:
     try:
         json_path, images = (cfg.train_json, cfg.train_images) if which == "train" else (cfg.eval_json, cfg.eval_images)
         if json_path:
-            return read_coco_file(Path(json_path).expanduser(), Path(images).expanduser())
+            return _logged(read_coco_file(Path(json_path).expanduser(), Path(images).expanduser()), json_path)
         if which == "eval" and cfg.train_json:
             raise DataError(f"eval_split={name} with train_json needs eval_json and eval_images too")
         root = dataset_root(cfg)
         if cfg.dataset == "voc":
             return _read_voc(root, name or which)
-        return read_coco_split(root, {"": "train2017", "val": "val2017"}.get(name, name))
+        return _logged(read_coco_split(root, {"": "train2017", "val": "val2017"}.get(name, name)), f"{root} {name}")
     except (ValueError, FileNotFoundError) as e:  # a malformed or foreign annotation file is a data error
         raise DataError(str(e)) from None
+
+
+def _logged(split: CocoSplit, source: str) -> CocoSplit:
+    """`split`, its repaired annotations reported: a count per kind, then the first ids of each."""
+    if summary := split.repair_summary():
+        repair_log.warning("COCO %s: annotations %s", source, summary)
+        for kind, ids in split.repairs.items():
+            if ids:
+                repair_log.warning("COCO %s:  %s: ids %s", source, kind, ", ".join(map(str, ids[:10])))
+    return split
 
 
 def _read_voc(root: Path, split: str) -> CocoSplit:

@@ -9,7 +9,8 @@ from PIL import Image
 
 from proxy_task import DataError, ProxyTaskConfig
 from proxy_task.coco_data import proxy_split, read_coco_split, read_image
-from proxy_task.data import build_image_set, load_proxy_data
+from proxy_task.config import PRESETS
+from proxy_task.data import build_image_set, load_proxy_data, read_split
 
 
 def _write(root, images, annotations):
@@ -124,3 +125,37 @@ def test_load_proxy_data_on_coco_layout(coco_dir, tmp_path):
 def test_missing_root_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="COCO root not found"):
         load_proxy_data(ProxyTaskConfig(dataset="coco", data_root=str(tmp_path / "nope"), cache_dir=str(tmp_path)))
+
+
+def test_boxes_are_clipped_and_every_drop_is_counted(tmp_path, caplog):
+    root = tmp_path / "coco"
+    (root / "train2017").mkdir(parents=True)
+    images = [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 50}]
+    ann = {"image_id": 1, "category_id": 3, "area": 900.0, "iscrowd": 0}
+    anns = [
+        {**ann, "id": 1, "bbox": [90, -10, 30, 30]},  # reaches out right and above: [90, 0, 100, 20]
+        {**ann, "id": 2, "bbox": [10, 10, 20, 20]},  # inside: unchanged
+        {**ann, "id": 3, "image_id": 9, "bbox": [1, 1, 5, 5]},  # an image the file does not list
+        {**ann, "id": 4, "category_id": 5, "bbox": [1, 1, 5, 5]},  # a category it does not list
+        {**ann, "id": 5, "bbox": [float("nan"), 1, 5, 5]},
+        {**ann, "id": 6, "bbox": [120, 10, 5, 5]},  # wholly outside: nothing left after clipping
+        {**ann, "id": 7, "bbox": [1, 1, 0, 5]},
+    ]
+    _write(root, images, anns)
+    # the bccd preset's split names on a COCO-2017 folder: train finds instances_train2017.json
+    cfg = PRESETS["bccd"]().replace(dataset="coco", data_root=str(root))
+    with caplog.at_level(logging.WARNING, logger="proxy_task.data.repairs"):
+        split = read_split(cfg, "train")
+    assert {kind: ids for kind, ids in split.repairs.items() if ids} == {
+        "of an unknown image dropped": [3],
+        "of an unknown category dropped": [4],
+        "with a non-finite coordinate dropped": [5],
+        "clipped to the image": [1],
+        "without width or height dropped": [6, 7],
+    }
+    np.testing.assert_allclose(split.records[0].boxes, [[90, 0, 100, 20], [10, 10, 30, 30]])
+    kept = {a["id"]: a for a in split.document["annotations"]}  # the evaluation sees the same boxes
+    assert sorted(kept) == [1, 2] and kept[1]["bbox"] == [90, 0, 10, 20] and kept[1]["area"] == 200
+    assert kept[2]["bbox"] == [10, 10, 20, 20] and kept[2]["area"] == 900
+    assert "1 clipped to the image; 2 without width or height dropped" in caplog.text
+    assert "without width or height dropped: ids 6, 7" in caplog.text
