@@ -22,6 +22,7 @@ What labelling tools export as "Pascal VOC" varies; the conversion is explicit a
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -74,11 +75,13 @@ class VocReport:
 
 
 def _number(node: ET.Element, path: str) -> float | None:
+    """The finite number at `path`, or None (absent, empty, not a number, nan or inf)."""
     text = node.findtext(path)
     try:
-        return float(text) if text is not None and text.strip() else None
+        value = float(text) if text is not None and text.strip() else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _find_image(image_dir: Path, xml_path: Path, filename: str | None) -> Path | None:
@@ -153,7 +156,7 @@ def voc_to_coco(
                 continue
             coords = [_number(obj, f"bndbox/{k}") for k in ("xmin", "ymin", "xmax", "ymax")]
             if any(c is None for c in coords):
-                report.degenerate.append(f"{xml_path.name}: {name} (no numeric bndbox)")
+                report.degenerate.append(f"{xml_path.name}: {name} (no finite numeric bndbox)")
                 continue
             x0, y0, x1, y1 = coords[0] - 1, coords[1] - 1, coords[2], coords[3]  # type: ignore[operator]
             cx0, cy0 = min(max(x0, 0.0), width), min(max(y0, 0.0), height)
@@ -198,7 +201,12 @@ def voc_split_files(voc_root: Path, split: str) -> list[Path]:
     if not listing.is_file():
         have = sorted(p.stem for p in (voc_root / "ImageSets" / "Main").glob("*.txt"))
         raise VocError(f"split list {listing} not found (lists there: {have or 'none'})")
-    stems = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+    try:
+        stems = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise VocError(
+            f"split list {listing} is not a readable text file ({type(e).__name__}); one image name per line"
+        ) from None
     missing = [s for s in stems if not (annotations / f"{s}.xml").is_file()]
     if missing:
         raise VocError(f"{listing} names {len(missing)} images without an xml in {annotations} (first: {missing[0]})")

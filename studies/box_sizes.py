@@ -1,7 +1,7 @@
 """Which image size and anchors suit a dataset? `python -m studies.box_sizes PRESET [FIELD=VALUE ...]`.
 
     python -m studies.box_sizes bccd --image-size 192 256 320 --anchor-scale 1 1.5 2
-    python -m studies.box_sizes coco train_json=my.json train_images=imgs/ --image-size 320 512
+    python -m studies.box_sizes bccd dataset=coco train_json=my.json train_images=imgs/ --image-size 320 512
 
 Reads the preset's train split (after FIELD=VALUE overrides of proxy_task fields) and prints
 1. the box sizes per class, sqrt(w * h) at each proxy resolution (images letterboxed: the
@@ -80,7 +80,7 @@ def _override(cfg: ProxyTaskConfig, pairs: list[str]) -> ProxyTaskConfig:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m studies.box_sizes", description=__doc__.splitlines()[0])
-    p.add_argument("preset", help="proxy_task preset (e.g. bccd, coco, synthetic)")
+    p.add_argument("preset", help="proxy_task preset (e.g. bccd, synthetic, coco_paper)")
     p.add_argument("overrides", nargs="*", help="proxy_task FIELD=VALUE")
     p.add_argument("--image-size", type=int, nargs="+", default=None, help="proxy resolutions (default: the preset's)")
     p.add_argument("--anchor-scale", type=float, nargs="+", default=None, help="anchor size / stride (default: preset)")
@@ -94,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     by_id = {c["id"]: str(c.get("name", c["id"])) for c in split.document["categories"]}
     names = {k: by_id.get(cid, str(cid)) for k, cid in enumerate(split.category_ids)}
     records = [r for r in split.records if len(r.boxes)]
+    if not records:
+        print(
+            f"error: {cfg.name}'s train split has no boxes ({len(split.records)} images): check its annotations",
+            file=sys.stderr,
+        )
+        return 2
     sizes = args.image_size or [cfg.image_size]
     anchor_scales = args.anchor_scale or [cfg.anchor_scale]
     print(f"{cfg.name}: {len(split.records)} train images, {sum(len(r.boxes) for r in records)} boxes\n")
