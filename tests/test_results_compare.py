@@ -59,6 +59,7 @@ def test_cli_prints_and_writes_the_table(run_dir, tmp_path, capsys):
     assert printed == out.read_text() == compare_table([load_run(run_dir)], (2, 3), 2)
     row = printed.splitlines()[2].split(" | ")
     assert row[1:6] == ["ppo", "5", "1", "1", "5"] and row[6:10] == ["0.1000", "0.3000", "0.5000", "#5"]
+    assert row[-2:] == ["0.50", "360.0 |"]  # 5 trainings of 360 s: 0.5 h, the median one 360 s (cached: none)
     assert main(["compare", str(tmp_path / "missing")]) == 2
 
 
@@ -69,13 +70,13 @@ def test_strategy_table_averages_runs_of_one_strategy(run_dir, tmp_path):
     runs = [load_run(run_dir), load_run(_write_run(tmp_path / "b", other, "ppo"))]
     runs.append(load_run(_write_run(tmp_path / "c", PLAN[:2], "random")))  # 2 trainings: short of budget 3
     lines = strategy_table(runs, (2, 3), last=2).splitlines()
-    assert lines[0] == "| strategy | runs | best @2 | best @3 | mean first 2 | mean last 2 |"
+    assert lines[0] == "| strategy | runs | best @2 | best @3 | mean first 2 | mean last 2 | median s per training |"
     # best@2 of the ppo runs: 0.1 and 0.2 -> mean 0.15, s.e. 0.05
     assert (
-        lines[2]
-        == "| ppo | 2 | 0.1500 ± 0.0500 (2) | 0.3500 ± 0.0500 (2) | 0.2500 ± 0.0500 (2) | 0.4000 ± 0.0500 (2) |"
+        lines[2] == "| ppo | 2 | 0.1500 ± 0.0500 (2) | 0.3500 ± 0.0500 (2) | 0.2500 ± 0.0500 (2) | 0.4000 ± 0.0500 (2) "
+        "| 360.0 ± 0.0 (2) |"
     )
-    assert lines[3] == "| random | 1 | 0.1000 (1) | - | - | - |"
+    assert lines[3] == "| random | 1 | 0.1000 (1) | - | - | - | 360.0 (1) |"
 
 
 def test_variants_of_a_strategy_are_named_by_the_options_they_changed(run_dir, tmp_path):
