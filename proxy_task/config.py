@@ -1,10 +1,11 @@
 """The proxy task as one typed dataclass, and the presets the Hydra entry points compose.
 
-`ProxyTaskConfig()` is the default `synthetic` preset: a CPU-sized proxy on the built-in
-dataset, tuned so the reward separates architectures (see docs/proxy_task.md). `coco_paper`
-is exactly the paper's proxy (docs/proxy_task.md, "The paper's proxy task"); `coco_retrain`
-the paper's full training of a found model. `tiny_config()` is a trial of a few seconds for
-integration tests.
+`ProxyTaskConfig()` is the `synthetic` preset: a CPU-sized proxy on the built-in dataset,
+tuned so the reward separates architectures (see docs/proxy_task.md). `bccd`, the search's
+default, is the same model on the shipped real images (docs/proxy_bccd.md); `*_retrain` are
+the longer trainings, scored on images no search rewarded. `coco_paper` is exactly the
+paper's proxy (docs/proxy_task.md, "The paper's proxy task"); `coco_retrain` the paper's full
+training of a found model. `tiny_config()` is a trial of a few seconds for integration tests.
 
 Config is turned into objects only at the edge: `ProxyTask` reads this dataclass; the
 modules it builds take plain arguments.

@@ -60,4 +60,9 @@ class SearchSettings:
             task = ProxyTaskConfig(**cfg["proxy_task"])
         except (TypeError, ValueError) as e:
             raise SearchSetupError(f"bad proxy_task settings: {e}") from None
+        if task.eval_split == "test":  # the split retraining is scored on: a search that rewards it has seen it
+            raise SearchSetupError(
+                f"proxy_task.eval_split=test ({task.name}): a search rewards on val or a proxy split, never on the"
+                " test split that judges the retrained result (retrain with studies.retrain proxy_task=...)"
+            )
         return cls(run, space, strategy, options, task, *sections, objective, plain=cfg)

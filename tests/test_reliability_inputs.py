@@ -269,3 +269,11 @@ def test_sample_state_holds_no_code():
     s = controller.build("ppo", SearchSpace()).ask()
     d = s.to_dict()
     assert json.loads(json.dumps(d)) == d and Sample.from_dict(d, SearchSpace()) == s
+
+
+def test_a_search_never_rewards_on_the_test_split(tmp_path):
+    from search.settings import SearchSettings
+
+    with pytest.raises(SearchSetupError, match="proxy_task.eval_split=test .bccd_retrain.: a search rewards on val"):
+        SearchSettings.from_dict(compose_search(tmp_path, "proxy_task=bccd_retrain"))
+    assert SearchSettings.from_dict(compose_search(tmp_path, "proxy_task=bccd")).task.eval_split == "val"
