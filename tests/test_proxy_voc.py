@@ -260,3 +260,12 @@ def test_search_on_bccd_and_on_a_converted_coco_pair(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "2/2 trials trained" in r.stdout
+
+
+def test_shipped_bccd_missing_from_an_install_says_where_it_lives(tmp_path, monkeypatch):
+    import proxy_task.data
+
+    gone = str(tmp_path / "site-packages" / "data" / "bccd" / "BCCD")  # an install without the repository's data/
+    monkeypatch.setattr(proxy_task.data, "BCCD_ROOT", gone)
+    with pytest.raises(DataError, match="shipped BCCD images are not at .*run from a clone"):
+        read_split(bccd_config().replace(data_root=gone), "train")
