@@ -48,6 +48,33 @@ def test_each_search_command_composes(overrides):
         compose("search", overrides=overrides)  # an unknown key, group option or bad type raises
 
 
+def _store(module: str) -> str:
+    """Register the Hydra schema of `module`'s command (as its main() does); its config name."""
+    from hydra.core.config_store import ConfigStore
+
+    import proxy_task.config
+    from proxy_task.train import TrainConfig
+    from studies.retrain import RetrainConfig
+    from studies.variance import VarianceConfig
+
+    name, node = {"studies.retrain": ("retrain", RetrainConfig), "studies.variance": ("variance", VarianceConfig),
+                  "proxy_task.train": ("train", TrainConfig)}[module]  # fmt: skip
+    cs = ConfigStore.instance()
+    cs.store(name=name, node=node)
+    proxy_task.config.register_configs(cs)
+    return name
+
+
+STUDIES = [c[2:] for c in COMMANDS if c[2] in ("studies.retrain", "studies.variance", "proxy_task.train")]
+
+
+@pytest.mark.parametrize("cmd", STUDIES, ids=[" ".join(c)[:60] for c in STUDIES])
+def test_each_study_and_training_command_composes(cmd):
+    from proxy_task.cli import check_overrides
+
+    assert check_overrides(_store(cmd[0]), None, cmd[1:]) is None
+
+
 @pytest.mark.parametrize("page", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
 def test_relative_links_point_at_files(page):
     text = page.read_text()
