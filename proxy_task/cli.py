@@ -55,6 +55,19 @@ def _did_you_mean(exc: BaseException, config: DictConfig | None) -> str:
     return f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
 
 
+_ABSENT = object()
+
+
+def _schema(config_name: str, groups: list[str]) -> DictConfig | None:
+    """The config the keys are checked against: under the group choices if they compose."""
+    for tried in (groups, []):
+        try:
+            return compose(config_name, overrides=tried)
+        except (HydraException, OmegaConfBaseException, ValueError):
+            continue
+    return None
+
+
 def check_overrides(config_name: str, config_dir: Path | None, argv: list[str]) -> str | None:
     """The one-line reason why `argv`'s overrides do not compose, or None when they do (or
     when a flag such as --help / --cfg / -m asks Hydra itself to handle the command line).
@@ -64,27 +77,19 @@ def check_overrides(config_name: str, config_dir: Path | None, argv: list[str]) 
         return None
     overrides = [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
     groups = [o for o in overrides if "." not in o.split("=", 1)[0] and not o.startswith(("+", "~"))]  # or top keys
+    added = [o for o in overrides if o.startswith("+")]
     init = initialize_config_dir(str(config_dir), version_base=None) if config_dir else initialize(version_base=None)
     with init:
-        base = None  # the schema the keys are checked against: under the group choices if they compose
-        for tried in (groups, []):
-            try:
-                base = compose(config_name, overrides=tried)
-                break
-            except (HydraException, OmegaConfBaseException, ValueError):
-                continue
         try:
             compose(config_name, overrides=overrides)
         except (HydraException, OmegaConfBaseException, ValueError) as e:
-            return override_error(e) + _did_you_mean(e, base)
-    for o in overrides:
+            return override_error(e) + _did_you_mean(e, _schema(config_name, groups))
+        base = _schema(config_name, groups) if added else None  # composed again only to check added keys
+    for o in added:
         key = o.lstrip("+").split("=", 1)[0]
-        if o.startswith("+") and base is not None and OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
+        if base is not None and OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
             return f"{o}: adds '{key}', a key no part of the program reads"
     return None
-
-
-_ABSENT = object()
 
 
 def run_app(task: Callable[[Any], Any], config_name: str, config_dir: Path | None = None) -> None:

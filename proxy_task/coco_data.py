@@ -82,7 +82,7 @@ def read_coco_split(root: Path, split: str) -> CocoSplit:
     ann = root / "annotations"
     if not (ann / f"instances_{split}.json").is_file() and (ann / f"instances_{split}2017.json").is_file():
         split += "2017"  # train -> train2017, val -> val2017
-    return read_coco_file(root / "annotations" / f"instances_{split}.json", root / split)
+    return read_coco_file(ann / f"instances_{split}.json", root / split)
 
 
 def read_coco_file(ann_path: Path, image_root: Path) -> CocoSplit:
@@ -137,23 +137,24 @@ def _records(doc: dict, root: Path) -> CocoSplit:
     per_image: dict[int, list[dict]] = {image_id: [] for image_id in size}
     kept = []  # the document's annotations, boxes repaired as the records' are
     for a in doc["annotations"]:
+        aid = a.get("id", -1)
         if a["image_id"] not in size:
-            unknown_image.append(a.get("id", -1))
+            unknown_image.append(aid)
             continue
         if a["category_id"] not in label_of:
-            unknown_category.append(a.get("id", -1))
+            unknown_category.append(aid)
             continue
         x, y, w, h = (float(v) for v in a["bbox"])
         if not np.isfinite([x, y, w, h]).all():
-            non_finite.append(a.get("id", -1))
+            non_finite.append(aid)
             continue
         width, height = size[a["image_id"]]
         x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, width), min(y + h, height)
         if x1 <= x0 or y1 <= y0:
-            empty.append(a.get("id", -1))
+            empty.append(aid)
             continue
         if (x0, y0, x1, y1) != (x, y, x + w, y + h):
-            clipped.append(a.get("id", -1))
+            clipped.append(aid)
             a = {**a, "bbox": [x0, y0, x1 - x0, y1 - y0], "area": min(float(a.get("area", 0.0)), (x1 - x0) * (y1 - y0))}
         per_image[a["image_id"]].append(a)
         kept.append(a)

@@ -163,12 +163,12 @@ def dataset_root(cfg: ProxyTaskConfig) -> Path:
         )
         raise DataError(f"dataset={cfg.dataset} needs proxy_task.data_root (the folder holding {what})")
     root = Path(cfg.data_root).expanduser()
-    if not root.is_dir() and cfg.data_root == BCCD_ROOT:  # a copy installed without the repository's data/
-        raise DataError(
-            f"the shipped BCCD images are not at {root}: they live in the repository's data/bccd, so run from a"
-            " clone (bash .ci/setup installs it editable) or set proxy_task.data_root to a copy of data/bccd/BCCD"
-        )
     if not root.is_dir():
+        if cfg.data_root == BCCD_ROOT:  # a copy installed without the repository's data/
+            raise DataError(
+                f"the shipped BCCD images are not at {root}: they live in the repository's data/bccd, so run from a"
+                " clone (bash .ci/setup installs it editable) or set proxy_task.data_root to a copy of data/bccd/BCCD"
+            )
         raise DataError(
             f"{'COCO' if cfg.dataset == 'coco' else 'VOC'} root not found: {root}; set proxy_task.data_root"
         )
